@@ -1,0 +1,144 @@
+/* cmd_review.c - `bmhguard review`: answer one AdmissionReview from stdin, exactly as serve does. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "policy.h"
+#include "review.h"
+
+static void
+review_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: bmhguard review [flags] < review.json\n\n"
+	    "Reads one AdmissionReview (admission.k8s.io/v1) on stdin and prints the response review\n"
+	    "the webhook would send, through the same code path as `bmhguard serve`. Input that is not\n"
+	    "a valid review: one line on stderr, exit 2.\n\n"
+	    "%s"
+	    "  --max-body BYTES           largest input accepted (default %zu)\n"
+	    "  -v, --verbose              also list each rewrite, would-rewrite and withhold on stderr\n"
+	    "  -h, --help                 this help\n", policy_flags_help(), REVIEW_DEFAULT_MAX_BODY);
+}
+
+/* Read all of f, refusing more than limit bytes. Caller frees *out. */
+static int
+read_limited(FILE *f, size_t limit, char **out, size_t *outlen, char *err, size_t errlen)
+{
+	size_t cap = 65536, len = 0, n;
+	char *buf = malloc(cap), *grown;
+
+	if (buf == NULL)
+		goto nomem;
+	for (;;) {
+		if (len == cap) {
+			if (cap > limit) {
+				snprintf(err, errlen, "input larger than %zu bytes (see --max-body)",
+				    limit);
+				free(buf);
+				return -1;
+			}
+			if ((grown = realloc(buf, cap * 2)) == NULL)
+				goto nomem;
+			buf = grown;
+			cap *= 2;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "reading input: %s", strerror(errno));
+		free(buf);
+		return -1;
+	}
+	if (len > limit) {
+		snprintf(err, errlen, "input larger than %zu bytes (see --max-body)", limit);
+		free(buf);
+		return -1;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+nomem:
+	free(buf);
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+static int
+parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+int
+cmd_review(int argc, char **argv)
+{
+	struct policy *p = policy_new();
+	struct review_result res;
+	size_t limit = REVIEW_DEFAULT_MAX_BODY, len = 0, k;
+	char err[512], *body = NULL;
+	int i = 1, rc = EXIT_USAGE, verbose = 0, r;
+
+	memset(&res, 0, sizeof(res));
+	if (p == NULL) {
+		fprintf(stderr, "bmhguard review: out of memory\n");
+		return EXIT_FAILED;
+	}
+	while (i < argc) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			review_usage(stdout);
+			rc = EXIT_OK;
+			goto out;
+		} else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+			verbose = 1;
+			i++;
+		} else if (strcmp(argv[i], "--max-body") == 0) {
+			if (i + 1 >= argc || parse_size(argv[i + 1], &limit) != 0) {
+				fprintf(stderr, "bmhguard review: --max-body needs a positive byte count\n");
+				goto out;
+			}
+			i += 2;
+		} else if ((r = policy_parse_flag(p, argc, argv, &i, err, sizeof(err))) != 1) {
+			if (r == 0)
+				fprintf(stderr, "bmhguard review: unknown argument '%s' (see --help)\n",
+				    argv[i]);
+			else
+				fprintf(stderr, "bmhguard review: %s\n", err);
+			goto out;
+		}
+	}
+	if (read_limited(stdin, limit, &body, &len, err, sizeof(err)) != 0 ||
+	    review_handle(p, body, len, &res, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bmhguard review: %s\n", err);
+		goto out;
+	}
+	if (verbose) {
+		for (k = 0; k < res.nchanges; k++)
+			fprintf(stderr, "%s %s: %s -> %s\n", review_action_str(res.changes[k].action),
+			    review_field_str(res.changes[k].field), res.changes[k].from,
+			    res.changes[k].to);
+		fprintf(stderr, "outcome: %s\n", review_outcome_str(res.outcome));
+	}
+	fwrite(res.response, 1, res.response_len, stdout);
+	fputc('\n', stdout);
+	rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
+out:
+	review_result_free(&res);
+	free(body);
+	policy_free(p);
+	return rc;
+}

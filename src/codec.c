@@ -1,0 +1,282 @@
+/* codec.c - JSON in and out for admission reviews: strict parsing, RFC 6901 pointers, base64, span splicing. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+int
+codec_parse(const char *text, size_t len, json_object **out, char *err, size_t errlen)
+{
+	json_tokener *tok;
+	json_object *obj = NULL;
+	enum json_tokener_error jerr;
+	size_t end;
+	int rc = -1;
+
+	*out = NULL;
+	if (len > (size_t)INT32_MAX) {
+		snprintf(err, errlen, "input too large");
+		return -1;
+	}
+	if ((tok = json_tokener_new_ex(CODEC_MAX_DEPTH)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, text, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (obj == NULL || jerr != json_tokener_success) {
+		if (jerr == json_tokener_continue)
+			snprintf(err, errlen, "invalid JSON: unexpected end of input");
+		else if (jerr == json_tokener_error_depth)
+			snprintf(err, errlen, "invalid JSON: nested deeper than %d levels",
+			    CODEC_MAX_DEPTH);
+		else
+			snprintf(err, errlen, "invalid JSON at byte %zu: %s",
+			    json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
+		goto out;
+	}
+	for (end = json_tokener_get_parse_end(tok); end < len; end++) {
+		if (strchr(" \t\r\n", text[end]) == NULL || text[end] == '\0') {
+			snprintf(err, errlen, "invalid JSON: unexpected data after byte %zu", end);
+			goto out;
+		}
+	}
+	*out = obj;
+	obj = NULL;
+	rc = 0;
+out:
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return rc;
+}
+
+json_object *
+codec_get(json_object *root, const char *const *path, size_t depth)
+{
+	json_object *cur = root;
+	size_t i;
+
+	for (i = 0; i < depth; i++) {
+		if (!json_object_is_type(cur, json_type_object) ||
+		    !json_object_object_get_ex(cur, path[i], &cur))
+			return NULL;
+	}
+	return cur;
+}
+
+const char *
+codec_get_string(json_object *root, const char *const *path, size_t depth)
+{
+	json_object *v = codec_get(root, path, depth);
+
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/*
+ * A span scanner over JSON that json-c has already validated. json-c cannot say where a value
+ * sits in its source text, and re-serialising would alter what we must not touch (integers past
+ * 64 bits are clamped, "-0" becomes "0", escapes change), so the status annotation is edited by
+ * replacing exactly one string literal's bytes. Depth is bounded by the earlier parse.
+ */
+struct scan {
+	const char *s;
+	size_t n, i;
+};
+
+static void
+scan_ws(struct scan *sc)
+{
+	while (sc->i < sc->n && strchr(" \t\r\n", sc->s[sc->i]) != NULL && sc->s[sc->i] != '\0')
+		sc->i++;
+}
+
+/* At '"': move past the closing quote. */
+static int
+scan_string(struct scan *sc)
+{
+	if (sc->i >= sc->n || sc->s[sc->i] != '"')
+		return -1;
+	for (sc->i++; sc->i < sc->n; sc->i++) {
+		if (sc->s[sc->i] == '\\')
+			sc->i++;
+		else if (sc->s[sc->i] == '"') {
+			sc->i++;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Whether the key literal [a, b) (quotes included) spells name, escapes decoded by json-c. */
+static int
+key_equals(const char *a, size_t len, const char *name)
+{
+	json_object *k;
+	char err[8];
+	int eq;
+
+	if (memchr(a, '\\', len) == NULL)
+		return len - 2 == strlen(name) && memcmp(a + 1, name, len - 2) == 0;
+	if (codec_parse(a, len, &k, err, sizeof(err)) != 0)
+		return 0;
+	eq = json_object_is_type(k, json_type_string) && strcmp(json_object_get_string(k), name) == 0;
+	json_object_put(k);
+	return eq;
+}
+
+static int scan_value(struct scan *sc, const char *const *path, size_t depth, size_t *start,
+    size_t *end, int *found);
+
+static int
+scan_container(struct scan *sc, const char *const *path, size_t depth, size_t *start,
+    size_t *end, int *found)
+{
+	char close = sc->s[sc->i] == '{' ? '}' : ']';
+	int is_object = close == '}';
+	size_t key_start;
+	int match;
+
+	sc->i++;
+	scan_ws(sc);
+	if (sc->i < sc->n && sc->s[sc->i] == close) {
+		sc->i++;
+		return 0;
+	}
+	for (;;) {
+		match = 0;
+		if (is_object) {
+			key_start = sc->i;
+			if (scan_string(sc) != 0)
+				return -1;
+			match = depth > 0 &&
+			    key_equals(sc->s + key_start, sc->i - key_start, path[0]);
+			scan_ws(sc);
+			if (sc->i >= sc->n || sc->s[sc->i] != ':')
+				return -1;
+			sc->i++;
+			scan_ws(sc);
+		}
+		if (match) {
+			if (scan_value(sc, path + 1, depth - 1, start, end, found) != 0)
+				return -1;
+		} else if (scan_value(sc, NULL, 0, NULL, NULL, NULL) != 0) {
+			return -1;
+		}
+		scan_ws(sc);
+		if (sc->i >= sc->n)
+			return -1;
+		if (sc->s[sc->i] == close) {
+			sc->i++;
+			return 0;
+		}
+		if (sc->s[sc->i] != ',')
+			return -1;
+		sc->i++;
+		scan_ws(sc);
+	}
+}
+
+/* found == NULL: just skip the value. Otherwise depth == 0 means this value is the target. */
+static int
+scan_value(struct scan *sc, const char *const *path, size_t depth, size_t *start, size_t *end,
+    int *found)
+{
+	size_t at = sc->i;
+
+	if (sc->i >= sc->n)
+		return -1;
+	switch (sc->s[sc->i]) {
+	case '"':
+		if (scan_string(sc) != 0)
+			return -1;
+		if (found != NULL && depth == 0) {
+			*start = at;
+			*end = sc->i;
+			*found = 1;
+		}
+		return 0;
+	case '{':
+		/* only objects lead further along a path of keys */
+		if (found != NULL && depth > 0)
+			return scan_container(sc, path, depth, start, end, found);
+		return scan_container(sc, NULL, 0, NULL, NULL, NULL);
+	case '[':
+		return scan_container(sc, NULL, 0, NULL, NULL, NULL);
+	default:
+		/* number, true, false, null: up to the next delimiter */
+		while (sc->i < sc->n && strchr(",]} \t\r\n", sc->s[sc->i]) == NULL)
+			sc->i++;
+		return sc->i > at ? 0 : -1;
+	}
+}
+
+int
+codec_locate_string(const char *text, size_t len, const char *const *path, size_t depth,
+    size_t *start, size_t *end)
+{
+	struct scan sc = { text, len, 0 };
+	int found = 0;
+
+	scan_ws(&sc);
+	if (scan_value(&sc, path, depth, start, end, &found) != 0)
+		return -1;
+	return found ? 0 : -1;
+}
+
+char *
+codec_quote(const char *s)
+{
+	json_object *str = json_object_new_string(s);
+	char *out;
+
+	if (str == NULL)
+		return NULL;
+	out = strdup(json_object_to_json_string_ext(str,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(str);
+	return out;
+}
+
+char *
+codec_pointer(const char *const *segments, size_t n)
+{
+	size_t i, len = 1;
+	const char *c;
+	char *out, *w;
+
+	for (i = 0; i < n; i++)
+		for (len++, c = segments[i]; *c; c++)
+			len += (*c == '~' || *c == '/') ? 2 : 1;
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	w = out;
+	for (i = 0; i < n; i++) {
+		*w++ = '/';
+		for (c = segments[i]; *c; c++) {
+			if (*c == '~' || *c == '/') {
+				*w++ = '~';
+				*w++ = *c == '~' ? '0' : '1';
+			} else {
+				*w++ = *c;
+			}
+		}
+	}
+	*w = '\0';
+	return out;
+}
+
+char *
+codec_base64(const void *data, size_t len)
+{
+	char *out;
+
+	if (len > (size_t)INT32_MAX / 2)
+		return NULL;
+	if ((out = malloc(4 * ((len + 2) / 3) + 1)) == NULL)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}

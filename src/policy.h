@@ -1,0 +1,55 @@
+/* policy.h - the rewrite rules shared by every subcommand: target host, CIDR and path narrowing, mode. */
+#ifndef BMHGUARD_POLICY_H
+#define BMHGUARD_POLICY_H
+
+#include <stddef.h>
+
+struct policy;	/* opaque */
+
+enum policy_mode {
+	POLICY_ENFORCE = 0,	/* patch */
+	POLICY_WARN		/* never patch; warn what would have changed */
+};
+
+/* The outcome of applying the rules to one URL. */
+enum policy_verdict {
+	POLICY_REWRITE = 0,	/* *out holds the rewritten URL */
+	POLICY_NOT_LITERAL,	/* host is a name (includes an already rewritten URL) */
+	POLICY_OTHER_SCHEME,
+	POLICY_UNPARSEABLE,
+	POLICY_OUTSIDE_CIDR,	/* literal IP, but outside every --match-cidr */
+	POLICY_OUTSIDE_PREFIX,	/* literal IP, but the path does not start with --path-prefix */
+	POLICY_EMPTY		/* NULL or "" */
+};
+
+#define POLICY_DEFAULT_TARGET "httpd-http"
+
+/* Returns NULL on allocation failure. Free with policy_free(). */
+struct policy *policy_new(void);
+void policy_free(struct policy *p);
+
+/* Setters validate their argument; on error they return -1 and write one line to err. */
+int policy_set_target(struct policy *p, const char *authority, char *err, size_t errlen);
+int policy_add_cidr(struct policy *p, const char *cidr, char *err, size_t errlen);
+int policy_set_path_prefix(struct policy *p, const char *prefix, char *err, size_t errlen);
+int policy_set_mode(struct policy *p, const char *mode, char *err, size_t errlen);
+
+enum policy_mode policy_mode(const struct policy *p);
+const char *policy_target(const struct policy *p);	/* borrowed */
+
+/* Consume one rewrite flag from argv at *i ("--flag VALUE" or "--flag=VALUE"), advancing *i
+ * past what it used. Returns 1 when consumed, 0 when argv[*i] is not a policy flag, -1 on a bad
+ * value or missing argument (err says which). Every subcommand parses these the same way. */
+int policy_parse_flag(struct policy *p, int argc, char **argv, int *i, char *err, size_t errlen);
+
+/* Help text for the flags above, for the subcommands' --help. Static string. */
+const char *policy_flags_help(void);
+
+/* Apply the rules to url. On POLICY_REWRITE *out is a malloc'd string the caller frees;
+ * otherwise *out is NULL. Returns -1 (and *out NULL) only on allocation failure. */
+int policy_rewrite(const struct policy *p, const char *url, char **out, enum policy_verdict *verdict);
+
+/* "rewritten", "host is a name", ... Static string. */
+const char *policy_verdict_str(enum policy_verdict v);
+
+#endif

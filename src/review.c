@@ -1,0 +1,564 @@
+/* review.c - the admission decision: AdmissionReview request bytes in, response review bytes out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "review.h"
+#include "url.h"
+
+#define STATUS_ANNOTATION	"baremetalhost.metal3.io/status"
+#define OPTOUT_ANNOTATION	"bmhguard.io/rewrite"
+#define WARNING_SOFT_MAX	120	/* what fits on one kubectl line */
+#define WARNING_HARD_MAX	250	/* the API server truncates warnings over 256 */
+
+static const char *const field_names[REVIEW_FIELD_COUNT] = {
+	"spec.image.url", "spec.image.checksum",
+	"status annotation url", "status annotation checksum",
+};
+static const char *const field_labels[REVIEW_FIELD_COUNT] = {
+	"spec_image_url", "spec_image_checksum",
+	"status_annotation_url", "status_annotation_checksum",
+};
+/* auditAnnotations keys: the API server prefixes them with the webhook's name */
+static const char *const field_audit_keys[REVIEW_FIELD_COUNT] = {
+	"spec-image-url", "spec-image-checksum",
+	"status-annotation-url", "status-annotation-checksum",
+};
+
+const char *
+review_field_str(enum review_field f)
+{
+	return (unsigned)f < REVIEW_FIELD_COUNT ? field_names[f] : "unknown";
+}
+
+const char *
+review_field_label(enum review_field f)
+{
+	return (unsigned)f < REVIEW_FIELD_COUNT ? field_labels[f] : "unknown";
+}
+
+const char *
+review_action_str(enum review_action a)
+{
+	switch (a) {
+	case REVIEW_REWRITE:		return "rewrite";
+	case REVIEW_WOULD_REWRITE:	return "would-rewrite";
+	case REVIEW_WITHHOLD:		return "withhold";
+	}
+	return "unknown";
+}
+
+const char *
+review_outcome_str(enum review_outcome o)
+{
+	switch (o) {
+	case REVIEW_UNCHANGED:		return "unchanged";
+	case REVIEW_PATCHED:		return "patched";
+	case REVIEW_WITHHELD:		return "withheld";
+	case REVIEW_REJECTED:		return "rejected";
+	case REVIEW_OUTCOME_COUNT:	break;
+	}
+	return "unknown";
+}
+
+/* One review being decided. Borrowed json-c pointers point into root. */
+struct decision {
+	const struct policy *policy;
+	json_object *root;		/* owned: the parsed review */
+	json_object *request;		/* borrowed */
+	json_object *object;		/* borrowed: request.object */
+	json_object *old;		/* borrowed: request.oldObject, NULL on CREATE */
+	json_object *ops;		/* owned: the JSON patch array */
+	json_object *warnings;		/* owned */
+	json_object *audit;		/* owned */
+	struct review_result *res;
+	int withheld;
+};
+
+static const char *const P_SPEC_URL[] = { "spec", "image", "url" };
+static const char *const P_SPEC_CHECKSUM[] = { "spec", "image", "checksum" };
+static const char *const P_STATUS_URL[] = { "status", "provisioning", "image", "url" };
+static const char *const P_ANN_URL[] = { "provisioning", "image", "url" };
+static const char *const P_ANN_CHECKSUM[] = { "provisioning", "image", "checksum" };
+static const char *const P_ANNOTATIONS[] = { "metadata", "annotations" };
+#define DEPTH(p) (sizeof(p) / sizeof((p)[0]))
+
+static int
+str_eq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* "10.10.10.10:8080" from a literal-IP URL, for short warnings; "" if it is not one. */
+static void
+authority_of(const char *url, char *buf, size_t len)
+{
+	struct url_literal lit;
+	size_t n;
+
+	buf[0] = '\0';
+	if (url_classify(url, &lit) != URL_LITERAL_IP)
+		return;
+	n = lit.authority_end - lit.authority_start;
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, url + lit.authority_start, n);
+	buf[n] = '\0';
+}
+
+static int
+add_warning(struct decision *d, const char *text)
+{
+	char buf[WARNING_HARD_MAX + 1];
+	size_t n = strlen(text);
+
+	if (n > WARNING_HARD_MAX) {
+		memcpy(buf, text, WARNING_HARD_MAX - 3);
+		memcpy(buf + WARNING_HARD_MAX - 3, "...", 4);
+		text = buf;
+	}
+	return json_object_array_add(d->warnings, json_object_new_string(text));
+}
+
+/* Record a change: its warning and audit annotation, and on REVIEW_REWRITE with a patch_value the
+ * replace op at pointer (the annotation's checksum rides in its url's op, so it passes NULL). */
+static int
+record(struct decision *d, enum review_field field, enum review_action action, const char *from,
+    const char *to, const char *pointer, const char *patch_value)
+{
+	struct review_result *r = d->res;
+	struct review_change *c;
+	char msg[WARNING_HARD_MAX * 2], fa[128], ta[128], audit[4096];
+	const char *who = r->name[0] ? r->name : "(new host)";
+	json_object *op;
+
+	c = realloc(r->changes, (r->nchanges + 1) * sizeof(*c));
+	if (c == NULL)
+		return -1;
+	r->changes = c;
+	c = &r->changes[r->nchanges];
+	c->field = field;
+	c->action = action;
+	c->from = strdup(from);
+	c->to = strdup(to);
+	r->nchanges++;
+	if (c->from == NULL || c->to == NULL)
+		return -1;
+
+	authority_of(from, fa, sizeof(fa));
+	snprintf(ta, sizeof(ta), "%s", policy_target(d->policy));
+	switch (action) {
+	case REVIEW_REWRITE:
+		snprintf(msg, sizeof(msg), "bmhguard: %s/%s %s: host %s -> %s", r->namespace, who,
+		    field_names[field], fa, ta);
+		break;
+	case REVIEW_WOULD_REWRITE:
+		snprintf(msg, sizeof(msg), "bmhguard (warn mode): %s/%s %s: would rewrite %s -> %s",
+		    r->namespace, who, field_names[field], fa, ta);
+		break;
+	case REVIEW_WITHHOLD:
+		snprintf(msg, sizeof(msg), "bmhguard: %s/%s %s kept on %s: rewriting spec alone would "
+		    "deprovision; run bmhguard repair", r->namespace, who, field_names[field], fa);
+		d->withheld = 1;
+		break;
+	}
+	if (add_warning(d, msg) != 0)
+		return -1;
+	snprintf(audit, sizeof(audit), "%s -> %s%s", from, to,
+	    action == REVIEW_REWRITE ? "" : action == REVIEW_WOULD_REWRITE ?
+	    " (warn mode, not applied)" : " (withheld: host is provisioned)");
+	snprintf(msg, sizeof(msg), "%s%s", action == REVIEW_REWRITE ? "" :
+	    action == REVIEW_WOULD_REWRITE ? "would-" : "withheld-", field_audit_keys[field]);
+	json_object_object_add(d->audit, msg, json_object_new_string(audit));
+	if (action != REVIEW_REWRITE || patch_value == NULL)
+		return 0;
+	if ((op = json_object_new_object()) == NULL)
+		return -1;
+	json_object_object_add(op, "op", json_object_new_string("replace"));
+	json_object_object_add(op, "path", json_object_new_string(pointer));
+	json_object_object_add(op, "value", json_object_new_string(patch_value));
+	return json_object_array_add(d->ops, op);
+}
+
+static enum review_action
+rewrite_action(const struct decision *d)
+{
+	return policy_mode(d->policy) == POLICY_WARN ? REVIEW_WOULD_REWRITE : REVIEW_REWRITE;
+}
+
+/* Rewrite the spec field at path if the rules say so; *final gets the value that will be stored
+ * (borrowed from the object, or owned in *owned). */
+static int
+spec_field(struct decision *d, enum review_field field, const char *const *path, size_t depth,
+    int withhold, const char **final, char **owned)
+{
+	const char *cur = codec_get_string(d->object, path, depth);
+	enum policy_verdict v;
+	char *to = NULL, *ptr = NULL;
+	int rc = -1;
+
+	*final = cur;
+	if (policy_rewrite(d->policy, cur, &to, &v) != 0)
+		return -1;
+	if (v != POLICY_REWRITE)
+		return 0;
+	if ((ptr = codec_pointer(path, depth)) == NULL)
+		goto out;
+	if (withhold) {
+		rc = record(d, field, REVIEW_WITHHOLD, cur, to, ptr, NULL);
+		goto out;
+	}
+	if (record(d, field, rewrite_action(d), cur, to, ptr, to) != 0)
+		goto out;
+	if (rewrite_action(d) == REVIEW_REWRITE) {
+		*final = to;
+		*owned = to;
+		to = NULL;
+	}
+	rc = 0;
+out:
+	free(ptr);
+	free(to);
+	return rc;
+}
+
+/*
+ * UPDATE of a host provisioned with image S, incoming spec U, rewrite R: rewriting spec alone is
+ * safe unless U is what the host was provisioned with and R differs from it, because then the
+ * operator sees spec != status and deprovisions (wipes) the host. Only `bmhguard repair`, which
+ * pauses the host and moves status and spec together, may make that change.
+ */
+static int
+must_withhold(struct decision *d)
+{
+	const char *s, *u;
+	char *r = NULL;
+	enum policy_verdict v;
+	int withhold;
+
+	if (d->old == NULL)
+		return 0;
+	s = codec_get_string(d->old, P_STATUS_URL, DEPTH(P_STATUS_URL));
+	u = codec_get_string(d->object, P_SPEC_URL, DEPTH(P_SPEC_URL));
+	if (s == NULL || *s == '\0' || policy_rewrite(d->policy, u, &r, &v) != 0 ||
+	    v != POLICY_REWRITE)
+		withhold = 0;	/* not provisioned with an image, or nothing to rewrite */
+	else if (strcmp(r, s) == 0)
+		withhold = 0;	/* status already repaired: bring spec in line */
+	else
+		withhold = strcmp(u, s) == 0;	/* U != S: the image is being changed anyway */
+	free(r);
+	return withhold;
+}
+
+/* Splice quoted replacements for the spans [s1,e1) and [s2,e2) (s1 < s2) into text. */
+static char *
+splice2(const char *text, size_t s1, size_t e1, const char *q1, size_t s2, size_t e2,
+    const char *q2)
+{
+	size_t n = strlen(text), l1 = strlen(q1), l2 = q2 ? strlen(q2) : 0;
+	char *out = malloc(n + l1 + l2 + 1), *w = out;
+
+	if (out == NULL)
+		return NULL;
+	memcpy(w, text, s1);
+	w += s1;
+	memcpy(w, q1, l1);
+	w += l1;
+	if (q2 == NULL) {
+		memcpy(w, text + e1, n - e1 + 1);
+		return out;
+	}
+	memcpy(w, text + e1, s2 - e1);
+	w += s2 - e1;
+	memcpy(w, q2, l2);
+	w += l2;
+	memcpy(w, text + e2, n - e2 + 1);
+	return out;
+}
+
+/* Replace the annotation's url (and checksum) string literals in place, touching nothing else. */
+static char *
+annotation_splice(const char *text, const char *url_to, const char *sum_to)
+{
+	size_t n = strlen(text), us, ue, cs = 0, ce = 0;
+	char *qu = codec_quote(url_to), *qc = sum_to ? codec_quote(sum_to) : NULL, *out = NULL;
+
+	if (qu == NULL || (sum_to != NULL && qc == NULL))
+		goto out;
+	if (codec_locate_string(text, n, P_ANN_URL, DEPTH(P_ANN_URL), &us, &ue) != 0 ||
+	    (sum_to != NULL &&
+	    codec_locate_string(text, n, P_ANN_CHECKSUM, DEPTH(P_ANN_CHECKSUM), &cs, &ce) != 0))
+		goto out;
+	if (sum_to == NULL)
+		out = splice2(text, us, ue, qu, 0, 0, NULL);
+	else if (us < cs)
+		out = splice2(text, us, ue, qu, cs, ce, qc);
+	else
+		out = splice2(text, cs, ce, qc, us, ue, qu);
+out:
+	free(qu);
+	free(qc);
+	return out;
+}
+
+/*
+ * The status annotation restores a host's status after a move; its url is rewritten only when the
+ * result equals the spec url that will be stored, so that the restored status matches spec and
+ * the operator has no reason to deprovision. Its checksum follows its url.
+ */
+static int
+status_annotation(struct decision *d, const char *final_spec_url)
+{
+	json_object *ann = codec_get(d->object, P_ANNOTATIONS, DEPTH(P_ANNOTATIONS)), *st = NULL, *v;
+	const char *text, *url, *sum;
+	char *url_to = NULL, *sum_to = NULL, *spliced = NULL, *ptr = NULL, err[128];
+	const char *segs[] = { "metadata", "annotations", STATUS_ANNOTATION };
+	enum policy_verdict verdict;
+	int rc = -1;
+
+	if (ann == NULL || !json_object_object_get_ex(ann, STATUS_ANNOTATION, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return 0;
+	text = json_object_get_string(v);
+	if (codec_parse(text, strlen(text), &st, err, sizeof(err)) != 0) {
+		rc = 0;	/* not ours to repair; the operator will ignore it too */
+		goto out;
+	}
+	url = codec_get_string(st, P_ANN_URL, DEPTH(P_ANN_URL));
+	sum = codec_get_string(st, P_ANN_CHECKSUM, DEPTH(P_ANN_CHECKSUM));
+	if (policy_rewrite(d->policy, url, &url_to, &verdict) != 0)
+		goto out;
+	if (verdict != POLICY_REWRITE || !str_eq(url_to, final_spec_url)) {
+		rc = 0;
+		goto out;
+	}
+	if (policy_rewrite(d->policy, sum, &sum_to, &verdict) != 0)
+		goto out;
+	if ((ptr = codec_pointer(segs, 3)) == NULL ||
+	    (spliced = annotation_splice(text, url_to, sum_to)) == NULL)
+		goto out;
+	if (record(d, REVIEW_ANNOTATION_URL, rewrite_action(d), url, url_to, ptr, spliced) != 0)
+		goto out;
+	if (sum_to != NULL && record(d, REVIEW_ANNOTATION_CHECKSUM, rewrite_action(d), sum, sum_to,
+	    ptr, NULL) != 0)
+		goto out;
+	rc = 0;
+out:
+	json_object_put(st);
+	free(url_to);
+	free(sum_to);
+	free(spliced);
+	free(ptr);
+	return rc;
+}
+
+static int
+opted_out(json_object *object)
+{
+	const char *path[] = { "metadata", "annotations", OPTOUT_ANNOTATION };
+
+	return str_eq(codec_get_string(object, path, 3), "disabled");
+}
+
+/* Whether the request is a write of a BareMetalHost itself that we should look at. */
+static int
+applies(struct decision *d)
+{
+	const char *g[] = { "kind", "group" }, *k[] = { "kind", "kind" }, *sub[] = { "subResource" };
+	const char *op[] = { "operation" }, *obj[] = { "object" }, *old[] = { "oldObject" };
+	const char *operation = codec_get_string(d->request, op, 1);
+	const char *subresource = codec_get_string(d->request, sub, 1);
+
+	if (!str_eq(codec_get_string(d->request, g, 2), "metal3.io") ||
+	    !str_eq(codec_get_string(d->request, k, 2), "BareMetalHost") ||
+	    (subresource != NULL && *subresource != '\0'))
+		return 0;
+	if (!str_eq(operation, "CREATE") && !str_eq(operation, "UPDATE"))
+		return 0;
+	d->object = codec_get(d->request, obj, 1);
+	if (!json_object_is_type(d->object, json_type_object))
+		return 0;
+	if (str_eq(operation, "UPDATE")) {
+		d->old = codec_get(d->request, old, 1);
+		if (!json_object_is_type(d->old, json_type_object))
+			d->old = NULL;
+	}
+	return !opted_out(d->object);
+}
+
+static int
+decide(struct decision *d)
+{
+	const char *final_url, *final_sum;
+	char *owned_url = NULL, *owned_sum = NULL;
+	int withhold = must_withhold(d), rc = -1;
+
+	if (spec_field(d, REVIEW_SPEC_URL, P_SPEC_URL, DEPTH(P_SPEC_URL), withhold, &final_url,
+	    &owned_url) != 0)
+		goto out;
+	if (spec_field(d, REVIEW_SPEC_CHECKSUM, P_SPEC_CHECKSUM, DEPTH(P_SPEC_CHECKSUM), withhold,
+	    &final_sum, &owned_sum) != 0)
+		goto out;
+	if (status_annotation(d, final_url) != 0)
+		goto out;
+	rc = 0;
+out:
+	free(owned_url);
+	free(owned_sum);
+	return rc;
+}
+
+static int
+set_string(char **dst, const char *src)
+{
+	*dst = strdup(src ? src : "");
+	return *dst == NULL ? -1 : 0;
+}
+
+/* Check the envelope; fill uid/namespace/name. */
+static int
+envelope(struct decision *d, char *err, size_t errlen)
+{
+	const char *av[] = { "apiVersion" }, *kind[] = { "kind" }, *req[] = { "request" };
+	const char *uid[] = { "uid" }, *ns[] = { "namespace" }, *name[] = { "name" };
+	const char *apiversion, *u, *n;
+
+	if (!json_object_is_type(d->root, json_type_object)) {
+		snprintf(err, errlen, "not an AdmissionReview: top level is not a JSON object");
+		return -1;
+	}
+	apiversion = codec_get_string(d->root, av, 1);
+	if (!str_eq(codec_get_string(d->root, kind, 1), "AdmissionReview")) {
+		snprintf(err, errlen, "not an AdmissionReview: kind is not \"AdmissionReview\"");
+		return -1;
+	}
+	if (!str_eq(apiversion, "admission.k8s.io/v1")) {
+		snprintf(err, errlen, "unsupported apiVersion \"%.64s\": want admission.k8s.io/v1",
+		    apiversion ? apiversion : "");
+		return -1;
+	}
+	d->request = codec_get(d->root, req, 1);
+	if (!json_object_is_type(d->request, json_type_object)) {
+		snprintf(err, errlen, "AdmissionReview has no request object");
+		return -1;
+	}
+	u = codec_get_string(d->request, uid, 1);
+	if (u == NULL || *u == '\0') {
+		snprintf(err, errlen, "AdmissionReview request has no uid");
+		return -1;
+	}
+	/* the request's name is empty on CREATE with generateName; fall back to the object's */
+	n = codec_get_string(d->request, name, 1);
+	if (n == NULL || *n == '\0') {
+		const char *mn[] = { "object", "metadata", "name" };
+
+		n = codec_get_string(d->request, mn, 3);
+	}
+	if (set_string(&d->res->uid, u) != 0 ||
+	    set_string(&d->res->namespace, codec_get_string(d->request, ns, 1)) != 0 ||
+	    set_string(&d->res->name, n) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+respond(struct decision *d)
+{
+	json_object *out = json_object_new_object(), *resp = json_object_new_object();
+	const char *patch, *text;
+	char *b64 = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (out == NULL || resp == NULL)
+		goto out;
+	json_object_object_add(out, "apiVersion", json_object_new_string("admission.k8s.io/v1"));
+	json_object_object_add(out, "kind", json_object_new_string("AdmissionReview"));
+	json_object_object_add(resp, "uid", json_object_new_string(d->res->uid));
+	json_object_object_add(resp, "allowed", json_object_new_boolean(1));
+	if (json_object_array_length(d->ops) > 0) {
+		patch = json_object_to_json_string_length(d->ops,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+		if ((b64 = codec_base64(patch, len)) == NULL)
+			goto out;
+		json_object_object_add(resp, "patchType", json_object_new_string("JSONPatch"));
+		json_object_object_add(resp, "patch", json_object_new_string(b64));
+	}
+	if (json_object_array_length(d->warnings) > 0)
+		json_object_object_add(resp, "warnings", json_object_get(d->warnings));
+	if (json_object_object_length(d->audit) > 0)
+		json_object_object_add(resp, "auditAnnotations", json_object_get(d->audit));
+	json_object_object_add(out, "response", resp);
+	resp = NULL;
+	text = json_object_to_json_string_length(out,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	if ((d->res->response = malloc(len + 1)) == NULL)
+		goto out;
+	memcpy(d->res->response, text, len + 1);
+	d->res->response_len = len;
+	d->res->outcome = d->withheld ? REVIEW_WITHHELD :
+	    json_object_array_length(d->ops) > 0 ? REVIEW_PATCHED : REVIEW_UNCHANGED;
+	rc = 0;
+out:
+	free(b64);
+	json_object_put(resp);
+	json_object_put(out);
+	return rc;
+}
+
+int
+review_handle(const struct policy *p, const char *body, size_t len, struct review_result *res,
+    char *err, size_t errlen)
+{
+	struct decision d;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&d, 0, sizeof(d));
+	d.policy = p;
+	d.res = res;
+	if (codec_parse(body, len, &d.root, err, errlen) != 0 || envelope(&d, err, errlen) != 0)
+		goto out;
+	d.ops = json_object_new_array();
+	d.warnings = json_object_new_array();
+	d.audit = json_object_new_object();
+	if (d.ops == NULL || d.warnings == NULL || d.audit == NULL ||
+	    (applies(&d) && decide(&d) != 0) || respond(&d) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	json_object_put(d.ops);
+	json_object_put(d.warnings);
+	json_object_put(d.audit);
+	json_object_put(d.root);
+	if (rc != 0) {
+		review_result_free(res);
+		res->outcome = REVIEW_REJECTED;
+	}
+	return rc;
+}
+
+void
+review_result_free(struct review_result *res)
+{
+	size_t i;
+
+	if (res == NULL)
+		return;
+	for (i = 0; i < res->nchanges; i++) {
+		free(res->changes[i].from);
+		free(res->changes[i].to);
+	}
+	free(res->changes);
+	free(res->response);
+	free(res->uid);
+	free(res->namespace);
+	free(res->name);
+	memset(res, 0, sizeof(*res));
+}
