@@ -69,22 +69,26 @@ deps:
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 $(B)/libbmhguard.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(B)/bmhguard: $(B)/src/main.o $(B)/libbmhguard.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libbmhguard.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(B)/libbmhguard.a $(LDLIBS_ALL)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(B)/libbmhguard.a $(LDLIBS_ALL)
 
 $(B)/bench/%: tests/bench/%.c $(B)/libbmhguard.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libbmhguard.a $(LDLIBS_ALL)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libbmhguard.a $(LDLIBS_ALL)
 
 # The README's test command: unit tests, integration tests against the real binary, bounded fuzzing.
 test: deps
