@@ -5,8 +5,9 @@
 #include <stddef.h>
 #include <json-c/json.h>
 
-/* Deepest nesting accepted; a BareMetalHost review is about 10 levels deep. */
-#define CODEC_MAX_DEPTH 64
+/* Deepest nesting accepted. A BareMetalHost review is about 10 levels deep; json-c's own default
+ * of 32 leaves room, and a deeper tokener costs more to set up on every request. */
+#define CODEC_MAX_DEPTH 32
 
 /* Parse exactly len bytes of JSON (trailing whitespace allowed, nothing else), rejecting invalid
  * UTF-8 and nesting beyond CODEC_MAX_DEPTH. Returns 0 and an owned *out (json_object_put it), or

@@ -135,9 +135,11 @@ url_classify(const char *url, struct url_literal *lit)
 		goto out;
 	l.path_start = l.authority_end;
 	hostlen = authority_host_len(url + l.authority_start, l.authority_end - l.authority_start);
-	/* the bytes we would replace must be the host curl saw, or we would splice the wrong span */
-	if ((raw_host = host_of(url + l.authority_start, hostlen)) == NULL ||
-	    strcmp(raw_host, host) != 0)
+	/* the bytes we would replace must be the host curl saw, or we would splice the wrong span;
+	 * when curl kept them as they were (the usual case) there is nothing to re-parse */
+	if (!(strlen(host) == hostlen && memcmp(url + l.authority_start, host, hostlen) == 0) &&
+	    ((raw_host = host_of(url + l.authority_start, hostlen)) == NULL ||
+	    strcmp(raw_host, host) != 0))
 		goto out;
 	kind = URL_NAME;
 	if (host_address(host, &l.family, l.addr)) {
