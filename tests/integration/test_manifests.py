@@ -1,0 +1,632 @@
+#!/usr/bin/python3
+"""test_manifests.py - render manifests/ with `kubectl kustomize` (base, every overlay, and the
+static-caBundle variant through `make manifests`) and check the deployment's invariants against
+the rendered YAML and against the real binary: the webhook path and port lead to the Deployment's
+--listen port through the Service, the probes hit the plain port, the RBAC verbs are exactly the
+API calls `bmhguard repair` makes (observed against tests/kube_double.py), the pod's command line
+runs and answers, the cert-manager overlay injects instead of carrying a caBundle, and the CEL
+pre-filter of the match-conditions overlay matches exactly the literal-IP hosts."""
+import base64
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import yaml
+
+TOP = os.environ.get("BMHGUARD_TOP") or os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+BIN = os.environ.get("BMHGUARD") or os.path.join(TOP, "build", "bmhguard")
+BUILD = os.environ.get("BMHGUARD_BUILD") or os.path.dirname(BIN)
+SANITIZED = os.environ.get("BMHGUARD_SANITIZED") == "1"
+NS = "bmhguard-system"
+WEBHOOK_PATH = "/mutate-metal3-io-v1alpha1-baremetalhost"
+REPAIR_RULES = {("metal3.io", "baremetalhosts"): {"get", "list", "patch"},
+                ("metal3.io", "baremetalhosts/status"): {"patch"}}
+
+failures = 0
+procs = []
+
+
+def ok(cond, name, detail=""):
+    global failures
+    print(("ok - " if cond else "not ok - ") + name)
+    if not cond:
+        failures += 1
+        for line in str(detail).splitlines()[:20]:
+            print("#   " + line)
+    return cond
+
+
+def cleanup(*_):
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def run(cmd, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 60)
+    return subprocess.run(cmd, **kw)
+
+
+def render(path):
+    r = run(["kubectl", "kustomize", path])
+    if r.returncode != 0:
+        return None, r.stderr
+    return [d for d in yaml.safe_load_all(r.stdout) if d], r.stdout
+
+
+def find(docs, kind, name=None):
+    out = [d for d in docs if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name)]
+    return out
+
+
+def one(docs, kind, name=None):
+    found = find(docs, kind, name)
+    return found[0] if len(found) == 1 else None
+
+
+def flag_map(args):
+    """['serve', '--listen', ':8443', '--x=y'] -> {'--listen': ':8443', '--x': 'y'}."""
+    out, i = {}, 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("--") and "=" in a:
+            k, v = a.split("=", 1)
+            out[k] = v
+        elif a.startswith("--") and i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out[a] = args[i + 1]
+            i += 1
+        elif a.startswith("--"):
+            out[a] = True
+        i += 1
+    return out
+
+
+def port_of(addr):
+    return int(addr.rsplit(":", 1)[1])
+
+
+def resolve_port(container, port):
+    if isinstance(port, int):
+        return port
+    for p in container.get("ports", []):
+        if p.get("name") == port:
+            return p["containerPort"]
+    return None
+
+
+def help_flags(sub):
+    r = run([BIN, sub, "--help"])
+    return set(re.findall(r"--[a-z][a-z-]*", r.stdout)), r.stdout
+
+
+def pod_spec(obj):
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return obj["spec"]["template"]["spec"]
+
+
+def check_security(obj, label):
+    spec = pod_spec(obj)
+    psc = spec.get("securityContext", {})
+    ok(psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 65532,
+       f"{label}: pod runs as non-root UID 65532", psc)
+    ok(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{label}: pod seccomp RuntimeDefault", psc)
+    for c in spec["containers"]:
+        sc = c.get("securityContext", {})
+        ok(sc.get("readOnlyRootFilesystem") is True, f"{label}/{c['name']}: readOnlyRootFilesystem", sc)
+        ok(sc.get("allowPrivilegeEscalation") is False, f"{label}/{c['name']}: no privilege escalation", sc)
+        ok(sc.get("capabilities", {}).get("drop") == ["ALL"] and not sc.get("capabilities", {}).get("add"),
+           f"{label}/{c['name']}: capabilities drop ALL, add none", sc)
+        ok(sc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+           f"{label}/{c['name']}: container seccomp RuntimeDefault", sc)
+        ok(sc.get("runAsNonRoot") is True and sc.get("runAsUser", 65532) == 65532,
+           f"{label}/{c['name']}: container non-root", sc)
+        if not images_seen:
+            images_seen.append(c.get("image"))
+        ok(c.get("image") == images_seen[0], f"{label}/{c['name']}: same image as the others ({c.get('image')})")
+
+
+images_seen = []
+
+
+def check_common(docs, label, serve_flags, repair_flags):
+    """The invariants every variant must keep; returns the facts later checks need."""
+    facts = {}
+    ok(one(docs, "Namespace", NS) is not None, f"{label}: Namespace {NS}")
+    dep = one(docs, "Deployment", "bmhguard")
+    svc = one(docs, "Service", "bmhguard")
+    mwc = one(docs, "MutatingWebhookConfiguration", "bmhguard")
+    if not (ok(dep and svc and mwc, f"{label}: Deployment, Service, MutatingWebhookConfiguration present")):
+        return facts
+    ok(dep["metadata"]["namespace"] == NS and svc["metadata"]["namespace"] == NS, f"{label}: both in {NS}")
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    ok(spec.get("replicas") == 2, f"{label}: 2 replicas")
+    tsc = pod.get("topologySpreadConstraints", [])
+    ok(any(t.get("topologyKey") == "kubernetes.io/hostname" and
+           t.get("labelSelector", {}).get("matchLabels", {}).items() <= spec["template"]["metadata"]["labels"].items()
+           for t in tsc), f"{label}: topologySpreadConstraints spread the pods across nodes", tsc)
+    c = pod["containers"][0]
+    args = c.get("args", [])
+    ok(c.get("command") is None and args[:1] == ["serve"], f"{label}: container runs the entrypoint with 'serve'", args)
+    fl = flag_map(args)
+    unknown = sorted(set(fl) - serve_flags)
+    ok(not unknown, f"{label}: every server flag in the Deployment is one `bmhguard serve --help` documents",
+       unknown)
+    ok({"--listen", "--plain-listen", "--tls-cert", "--tls-key"} <= set(fl), f"{label}: server flags present", fl)
+    listen, plain = port_of(fl.get("--listen", ":0")), port_of(fl.get("--plain-listen", ":0"))
+    facts.update(args=args, listen=listen, plain=plain, dep=dep, svc=svc, mwc=mwc)
+
+    # Service 443 -> targetPort == --listen, selecting the Deployment's pods
+    sp = [p for p in svc["spec"]["ports"] if p["port"] == 443]
+    ok(len(sp) == 1 and resolve_port(c, sp[0].get("targetPort")) == listen == 8443,
+       f"{label}: Service 443 -> targetPort {listen} (== --listen)", svc["spec"]["ports"])
+    ok(svc["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items(),
+       f"{label}: Service selects the Deployment's pods")
+    ok(resolve_port(c, 8443) in [p["containerPort"] for p in c.get("ports", [])], f"{label}: container declares 8443")
+
+    # Probes on the plain port
+    rp, lp = c.get("readinessProbe", {}).get("httpGet", {}), c.get("livenessProbe", {}).get("httpGet", {})
+    ok(rp.get("path") == "/readyz" and resolve_port(c, rp.get("port")) == plain == 8080 and
+       rp.get("scheme", "HTTP") == "HTTP", f"{label}: readiness GET /readyz on the plain port {plain}", rp)
+    ok(lp.get("path") == "/healthz" and resolve_port(c, lp.get("port")) == plain and lp.get("scheme", "HTTP") == "HTTP",
+       f"{label}: liveness GET /healthz on the plain port", lp)
+
+    # Resources from the benchmark's RSS
+    res = c.get("resources", {})
+    ok(res.get("requests") == {"cpu": "50m", "memory": "32Mi"} and res.get("limits") == {"cpu": "500m", "memory": "64Mi"},
+       f"{label}: requests 50m/32Mi, limits 500m/64Mi", res)
+
+    # Certificate Secret mounted read-only at the --tls-cert/--tls-key directory
+    mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    certdir = os.path.dirname(fl.get("--tls-cert", ""))
+    tls_m = [m for m in mounts.values() if m["mountPath"].rstrip("/") == certdir]
+    ok(len(tls_m) == 1 and tls_m[0].get("readOnly") is True and "subPath" not in tls_m[0] and
+       os.path.dirname(fl.get("--tls-key", "")) == certdir,
+       f"{label}: certificate directory {certdir} mounted read-only, no subPath (reload works)", mounts)
+    secret = vols.get(tls_m[0]["name"], {}).get("secret", {}) if tls_m else {}
+    ok(secret.get("secretName") == "bmhguard-tls", f"{label}: mount is Secret bmhguard-tls", secret)
+    facts["certdir"] = certdir
+
+    # No API access for the server
+    sa = one(docs, "ServiceAccount", pod.get("serviceAccountName"))
+    ok(sa is not None and sa.get("automountServiceAccountToken") is False and
+       pod.get("automountServiceAccountToken") is False, f"{label}: server ServiceAccount has no token mounted")
+    for kind in ("RoleBinding", "ClusterRoleBinding"):
+        for b in find(docs, kind):
+            ok(all(s.get("name") != pod.get("serviceAccountName") for s in b.get("subjects", [])),
+               f"{label}: {kind} {b['metadata']['name']} does not bind the server's ServiceAccount")
+    check_security(dep, f"{label} Deployment")
+
+    pdb = one(docs, "PodDisruptionBudget", "bmhguard")
+    ok(pdb and pdb["spec"].get("minAvailable") == 1 and
+       pdb["spec"]["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items(),
+       f"{label}: PodDisruptionBudget minAvailable 1 over the webhook pods")
+
+    # The webhook
+    whs = mwc["webhooks"]
+    ok(len(whs) == 1, f"{label}: one webhook")
+    wh = whs[0]
+    cc = wh["clientConfig"]
+    ok("url" not in cc and cc["service"]["name"] == svc["metadata"]["name"] and
+       cc["service"]["namespace"] == svc["metadata"]["namespace"] and cc["service"].get("port", 443) == sp[0]["port"],
+       f"{label}: webhook calls Service {cc['service']['name']}.{cc['service']['namespace']}:{cc['service'].get('port')}")
+    ok(cc["service"].get("path") == WEBHOOK_PATH, f"{label}: webhook path {WEBHOOK_PATH}", cc)
+    ok(wh.get("admissionReviewVersions") == ["v1"], f"{label}: admissionReviewVersions [v1]")
+    ok(wh.get("sideEffects") == "None", f"{label}: sideEffects None")
+    ok(wh.get("timeoutSeconds") == 5, f"{label}: timeoutSeconds 5")
+    ok(wh.get("reinvocationPolicy") == "IfNeeded", f"{label}: reinvocationPolicy IfNeeded")
+    ok(wh.get("failurePolicy") == "Ignore", f"{label}: failurePolicy Ignore")
+    rules = wh.get("rules", [])
+    ok(len(rules) == 1 and rules[0]["apiGroups"] == ["metal3.io"] and rules[0]["apiVersions"] == ["v1alpha1"] and
+       sorted(rules[0]["operations"]) == ["CREATE", "UPDATE"] and rules[0]["resources"] == ["baremetalhosts"],
+       f"{label}: rule metal3.io/v1alpha1 baremetalhosts CREATE UPDATE (no subresources)", rules)
+    sel = wh.get("namespaceSelector", {}).get("matchExpressions", [])
+    ok(any(e["key"] == "kubernetes.io/metadata.name" and e["operator"] == "NotIn" and
+           {"kube-system", NS} <= set(e["values"]) for e in sel),
+       f"{label}: namespaceSelector leaves out kube-system and {NS}", sel)
+
+    # RBAC for repair
+    roles = find(docs, "ClusterRole") + find(docs, "Role")
+    ok(len(roles) == 1 and roles[0]["metadata"]["name"] == "bmhguard-repair", f"{label}: one role, bmhguard-repair",
+       [r["metadata"]["name"] for r in roles])
+    got = {}
+    for r in (roles[0].get("rules", []) if roles else []):
+        ok(not r.get("resourceNames") and not r.get("nonResourceURLs"), f"{label}: role rule is plain")
+        for g in r.get("apiGroups", []):
+            for res_ in r.get("resources", []):
+                got.setdefault((g, res_), set()).update(r.get("verbs", []))
+    ok(got == REPAIR_RULES, f"{label}: ClusterRole verbs are exactly get, list, patch on baremetalhosts and "
+       "patch on baremetalhosts/status", got)
+    facts["role_rules"] = got
+    binds = find(docs, "ClusterRoleBinding")
+    ok(len(binds) == 1 and binds[0]["roleRef"]["name"] == "bmhguard-repair" and
+       binds[0]["subjects"] == [{"kind": "ServiceAccount", "name": "bmhguard-repair", "namespace": NS}],
+       f"{label}: ClusterRoleBinding binds only ServiceAccount {NS}/bmhguard-repair")
+
+    # Job and CronJob
+    job, cj = one(docs, "Job", "bmhguard-repair"), one(docs, "CronJob", "bmhguard-repair")
+    if ok(job and cj, f"{label}: repair Job and CronJob present"):
+        for obj, what in ((job, "Job"), (cj, "CronJob")):
+            ps = pod_spec(obj)
+            ok(ps["containers"][0].get("args") == ["repair", "--apply", "--all-namespaces"] and
+               ps["containers"][0].get("command") is None, f"{label}: {what} runs `bmhguard repair --apply --all-namespaces`")
+            ok(set(flag_map(ps["containers"][0]["args"])) <= repair_flags, f"{label}: {what} flags are repair's")
+            ok(ps.get("serviceAccountName") == "bmhguard-repair", f"{label}: {what} runs as bmhguard-repair")
+            ok(ps.get("restartPolicy") in ("Never", "OnFailure"), f"{label}: {what} restartPolicy")
+            check_security(obj, f"{label} {what}")
+        fields = cj["spec"]["schedule"].split()
+        ok(len(fields) == 5 and fields[0].isdigit() and int(fields[0]) < 60 and fields[1:] == ["*"] * 4,
+           f"{label}: CronJob hourly ({cj['spec']['schedule']})")
+        ok(cj["spec"].get("concurrencyPolicy") == "Forbid", f"{label}: CronJob concurrencyPolicy Forbid")
+    facts["ca_bundle"] = cc.get("caBundle")
+    facts["annotations"] = mwc["metadata"].get("annotations", {})
+    facts["webhook"] = wh
+    return facts
+
+
+def check_cert_manager(docs, facts, label):
+    ann = facts.get("annotations", {}).get("cert-manager.io/inject-ca-from", "")
+    ok(ann == f"{NS}/bmhguard-tls", f"{label}: cainjector annotation inject-ca-from {NS}/bmhguard-tls", ann)
+    ok(facts.get("ca_bundle") is None, f"{label}: no static caBundle")
+    cert = one(docs, "Certificate", "bmhguard-tls")
+    if not ok(cert is not None, f"{label}: Certificate bmhguard-tls"):
+        return
+    ok(cert["metadata"]["namespace"] == NS and cert["spec"]["secretName"] == "bmhguard-tls",
+       f"{label}: Certificate writes the Secret the Deployment mounts")
+    names = {f"bmhguard.{NS}.svc", f"bmhguard.{NS}.svc.cluster.local", f"bmhguard.{NS}", "bmhguard"}
+    ok(names <= set(cert["spec"].get("dnsNames", [])), f"{label}: Certificate names the Service", cert["spec"])
+    ok("server auth" in cert["spec"].get("usages", []), f"{label}: Certificate usage server auth")
+    issuers = {i["metadata"]["name"]: i for i in find(docs, "Issuer")}
+    ca_issuer = issuers.get(cert["spec"]["issuerRef"]["name"])
+    ok(ca_issuer is not None and "ca" in ca_issuer["spec"], f"{label}: serving Certificate issued by a CA Issuer")
+    if ca_issuer:
+        ca_cert = [c for c in find(docs, "Certificate") if c["spec"]["secretName"] == ca_issuer["spec"]["ca"]["secretName"]]
+        ok(len(ca_cert) == 1 and ca_cert[0]["spec"].get("isCA") is True and
+           "selfSigned" in issuers.get(ca_cert[0]["spec"]["issuerRef"]["name"], {}).get("spec", {}),
+           f"{label}: the CA Issuer's CA comes from a self-signed Issuer")
+    for d in find(docs, "Issuer") + find(docs, "Certificate"):
+        ok(d["metadata"].get("namespace") == NS, f"{label}: {d['kind']} {d['metadata']['name']} in {NS}")
+
+
+# Image URLs: (url, host is a literal IP), the pre-filter must call exactly for the True ones.
+CEL_URLS = [
+    ("http://172.22.0.1/images/rhcos.qcow2", True),
+    ("http://10.10.10.10:6180/images/a.qcow2", True),
+    ("https://[fd00::1]/images/a.qcow2", True),
+    ("http://[fd00:1::5]:6180/a", True),
+    ("HTTP://user:pw@192.168.111.1/x", True),
+    ("http://0x0a.0.0.1/x", True),
+    ("http://167772161/x", True),
+    ("  http://10.0.0.1/x", True),
+    ("http://httpd-http/images/rhcos.qcow2", False),
+    ("http://httpd-http:6180/images/10.0.0.1.qcow2", False),
+    ("https://example.com/10.0.0.1", False),
+    ("http://a@example.com/@10.0.0.1", False),
+    ("http://ironic-1.example/x?ip=10.0.0.1", False),
+    ("", False),
+]
+
+
+def cel_regexes(expr):
+    return re.findall(r"r'((?:[^'\\]|\\.)*)'", expr)
+
+
+def check_match_conditions(facts, label):
+    mcs = facts.get("webhook", {}).get("matchConditions", [])
+    if not ok(len(mcs) >= 1 and all(m.get("name") and m.get("expression") for m in mcs),
+              f"{label}: matchConditions present", mcs):
+        return
+    expr = " ".join(m["expression"] for m in mcs)
+    for field in ("object.spec.image.url", "object.spec.image.checksum", "'baremetalhost.metal3.io/status'"):
+        ok(field in expr, f"{label}: CEL expression considers {field}")
+    ok("oldObject" not in expr and "request.operation" not in expr,
+       f"{label}: CEL decides on the object being written, for CREATE and UPDATE alike")
+    ok(sorted(facts["webhook"]["rules"][0]["operations"]) == ["CREATE", "UPDATE"], f"{label}: still CREATE and UPDATE")
+    res = cel_regexes(expr)
+    ok(len(res) == 3, f"{label}: three patterns (spec url, spec checksum, status annotation)", res)
+    if len(res) != 3:
+        return
+    spec_re, ann_re = re.compile(res[0]), re.compile(res[2])
+    ok(res[0] == res[1], f"{label}: url and checksum use the same pattern")
+    for url, literal in CEL_URLS:
+        ok(bool(spec_re.search(url)) == literal, f"{label}: spec pattern {'matches' if literal else 'skips'} {url!r}")
+        ann = json.dumps({"provisioning": {"state": "provisioned", "image": {"url": url, "checksum": "x"}}})
+        ok(bool(ann_re.search(ann)) == literal,
+           f"{label}: annotation pattern {'matches' if literal else 'skips'} {url!r}")
+    # Escaped slashes are valid JSON too.
+    ok(ann_re.search('{"provisioning":{"image":{"url":"http:\\/\\/10.0.0.1\\/x"}}}') is not None,
+       f"{label}: annotation pattern copes with JSON-escaped slashes")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def http_get(url, timeout=2):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except Exception:
+        return None
+
+
+def check_pod_command(facts, ca_pem, pairdir, label):
+    """Run the Deployment's command line here (addresses on loopback, the Secret's files at the mount's
+    place) and talk to it the way the kubelet and the API server would."""
+    help_rc = run([BIN, "serve", "--help"]).returncode
+    if help_rc != 0:
+        print(f"ok - {label}: the pod's command line answers # SKIP bmhguard serve is not available")
+        return
+    args = list(facts["args"])
+    for attempt in range(5):
+        p1, p2 = free_port(), free_port()
+        a = []
+        i = 0
+        while i < len(args):
+            k = args[i]
+            v = args[i + 1] if i + 1 < len(args) else None
+            if k in ("--listen", "--plain-listen"):
+                a += [k, "127.0.0.1:%d" % (p1 if k == "--listen" else p2)]
+                i += 2
+            elif k in ("--tls-cert", "--tls-key"):
+                a += [k, os.path.join(pairdir, os.path.relpath(v, facts["certdir"]))]
+                i += 2
+            else:
+                a.append(k)
+                i += 1
+        proc = subprocess.Popen([BIN] + a, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        deadline = time.time() + (20 if SANITIZED else 8)
+        ready = None
+        while time.time() < deadline and proc.poll() is None:
+            ready = http_get("http://127.0.0.1:%d/readyz" % p2)
+            if ready == 200:
+                break
+            time.sleep(0.1)
+        if ready == 200:
+            break
+        proc.terminate()
+        proc.wait(5)
+    if not ok(ready == 200, f"{label}: readinessProbe path answers 200 on the plain port", a):
+        return
+    ok(http_get("http://127.0.0.1:%d/healthz" % p2) == 200, f"{label}: livenessProbe path answers 200")
+    # The API server's call: TLS to the Service name with caBundle as the only trust root.
+    wh = facts["webhook"]["clientConfig"]["service"]
+    host = "%s.%s.svc" % (wh["name"], wh["namespace"])
+    ctx = ssl.create_default_context(cadata=ca_pem)
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "3b1f0000-0000-4000-8000-00000000abcd",
+        "kind": {"group": "metal3.io", "version": "v1alpha1", "kind": "BareMetalHost"},
+        "resource": {"group": "metal3.io", "version": "v1alpha1", "resource": "baremetalhosts"},
+        "name": "worker-0", "namespace": "metal3", "operation": "CREATE",
+        "object": {"apiVersion": "metal3.io/v1alpha1", "kind": "BareMetalHost",
+                   "metadata": {"name": "worker-0", "namespace": "metal3"},
+                   "spec": {"online": True, "image": {"url": "http://172.22.0.1/images/rhcos.qcow2",
+                                                      "checksum": "97830b21ed272a3d854615beb54cf004"}}}}}
+    body = json.dumps(review).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", p1), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host) as s:
+                req = (f"POST {wh['path']} HTTP/1.1\r\nHost: {host}:{wh.get('port', 443)}\r\n"
+                       f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+                s.sendall(req.encode() + body)
+                resp = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    resp += chunk
+        head, _, payload = resp.partition(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1].decode()
+        ok(status == "200", f"{label}: POST {wh['path']} over TLS to {host} verified by caBundle: 200", head[:200])
+        if b"transfer-encoding: chunked" in head.lower():
+            ok(True, f"{label}: (chunked answer not decoded)")
+        else:
+            ans = json.loads(payload)
+            resp_ = ans.get("response", {})
+            ok(resp_.get("uid") == review["request"]["uid"] and resp_.get("allowed") is True,
+               f"{label}: the answer is an AdmissionReview for our uid", payload[:300])
+            patch = json.loads(base64.b64decode(resp_.get("patch", "W10="))) if resp_.get("patch") else []
+            ok(any(p.get("path") == "/spec/image/url" and "httpd-http" in p.get("value", "") for p in patch),
+               f"{label}: and it rewrites the literal-IP image url", patch)
+    except Exception as e:  # noqa: BLE001 - any failure here is the finding
+        ok(False, f"{label}: POST {wh['path']} over TLS to {host} verified by caBundle", repr(e))
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    ok(rc == 0, f"{label}: the pod's process stops cleanly on SIGTERM (rc {rc})")
+
+
+def observed_repair_calls(tmp):
+    """Run the Job's command line against the API server double; map each request to its RBAC
+    (verb, resource)."""
+    if run([BIN, "repair", "--help"]).returncode != 0:
+        return None
+    dbl = subprocess.Popen([sys.executable, os.path.join(TOP, "tests", "kube_double.py"), "--gen", "60",
+                            "--tick", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    procs.append(dbl)
+    line = dbl.stdout.readline().split()
+    if len(line) != 2 or line[0] != "listening":
+        return None
+    server = "http://127.0.0.1:%s" % line[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    env["HOME"] = tmp
+    job = [BIN, "repair", "--apply", "--all-namespaces", "--server", server]
+    r1 = run(job, env=env, timeout=120)
+    # and by name, as an operator would run it by hand
+    with urllib.request.urlopen(server + "/_double/objects", timeout=10) as r:
+        first = json.load(r)["items"][0]["metadata"]
+    r2 = run([BIN, "repair", "--apply", "-n", first["namespace"], "--server", server, first["name"]], env=env,
+             timeout=120)
+    with urllib.request.urlopen(server + "/_double/log?bodies=0", timeout=10) as r:
+        log = json.load(r)
+    calls = {}
+    for e in log["entries"]:
+        m = re.match(r"^/apis/metal3\.io/v1alpha1(?:/namespaces/[^/]+)?/baremetalhosts(?:/([^/]+)(/status)?)?$",
+                     e["path"])
+        if not m:
+            calls.setdefault(("?", e["path"]), set()).add(e["method"])
+            continue
+        named, status = m.group(1), m.group(2)
+        verb = {"GET": "get" if named else "list", "PATCH": "patch", "PUT": "update", "POST": "create",
+                "DELETE": "delete"}.get(e["method"], e["method"])
+        if "watch=" in (e.get("query") or ""):
+            verb = "watch"
+        calls.setdefault(("metal3.io", "baremetalhosts" + ("/status" if status else "")), set()).add(verb)
+    return calls, r1, r2, len(log["entries"])
+
+
+def main():
+    global images_seen
+    tmp = tempfile.mkdtemp(prefix="test_manifests.")
+    signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(1)))
+    try:
+        serve_flags, serve_help = help_flags("serve")
+        repair_flags, _ = help_flags("repair")
+        if not serve_flags:  # the server not in this build: fall back to the agreed interface
+            serve_flags = {"--listen", "--plain-listen", "--tls-cert", "--tls-key", "--threads", "--max-body",
+                           "--idle-timeout", "--max-connections", "--grace-period", "--log-level",
+                           "--target-host", "--match-cidr", "--path-prefix", "--mode"}
+        else:
+            ok(WEBHOOK_PATH in serve_help, "bmhguard serve --help names the webhook path the manifests use")
+
+        variants = {}
+        for name in ("base", "overlays/cert-manager", "overlays/match-conditions"):
+            docs, out = render(os.path.join(TOP, "manifests", name))
+            if ok(docs is not None, f"kubectl kustomize manifests/{name} renders", out):
+                variants[name] = docs
+
+        # The static variant, exactly as an operator makes it: bmhguard certs + make manifests.
+        certdir = os.path.join(tmp, "certs")
+        r = run([BIN, "certs", "--service", "bmhguard", "--namespace", NS, "--out", certdir])
+        ok(r.returncode == 0, "bmhguard certs makes the pair for the static variant", r.stderr)
+        for mc in ("", "1"):
+            out = os.path.join(tmp, "manifests%s.yaml" % mc)
+            r = run(["make", "-C", TOP, "--no-print-directory", "BMHGUARD_BIN=" + os.path.abspath(BIN),
+                     "MANIFESTS_WORK=" + os.path.join(tmp, "work"),
+                     "CERTS_DIR=" + certdir, "MANIFESTS_OUT=" + out, "MATCH_CONDITIONS=" + mc,
+                     "IMAGE=registry.example/bmhguard:1.2.3", "manifests"], timeout=120)
+            label = "make manifests" + (" MATCH_CONDITIONS=1" if mc else "")
+            if ok(r.returncode == 0 and os.path.exists(out), f"{label} renders", r.stdout + r.stderr):
+                ok(os.stat(out).st_mode & 0o077 == 0, f"{label}: output (holds the key) is not group/world readable")
+                with open(out) as f:
+                    variants[label] = [d for d in yaml.safe_load_all(f) if d]
+
+        # Rotation without a gap: the old CA rides along in ca.crt and so in caBundle.
+        old = os.path.join(tmp, "old")
+        run([BIN, "certs", "--service", "bmhguard", "--namespace", NS, "--out", old])
+        out = os.path.join(tmp, "rotating.yaml")
+        r = run(["make", "-C", TOP, "--no-print-directory", "BMHGUARD_BIN=" + os.path.abspath(BIN),
+                     "MANIFESTS_WORK=" + os.path.join(tmp, "work"),
+                     "CERTS_DIR=" + certdir, "MANIFESTS_OUT=" + out, "CA_EXTRA=" + os.path.join(old, "ca.crt"),
+                 "manifests"], timeout=120)
+        if ok(r.returncode == 0, "make manifests CA_EXTRA=old/ca.crt renders", r.stdout + r.stderr):
+            with open(out) as f:
+                mwc = one([d for d in yaml.safe_load_all(f) if d], "MutatingWebhookConfiguration", "bmhguard")
+            with open(os.path.join(certdir, "ca.crt")) as f1, open(os.path.join(old, "ca.crt")) as f2:
+                want = f1.read() + f2.read()
+            got = base64.b64decode("".join(mwc["webhooks"][0]["clientConfig"]["caBundle"].split())).decode()
+            ok(got == want, "make manifests CA_EXTRA: caBundle trusts the new and the old CA")
+
+        for label, docs in variants.items():
+            images_seen = []
+            facts = check_common(docs, label, serve_flags, repair_flags)
+            if not facts.get("webhook"):
+                continue
+            if label == "base":
+                ok(facts["ca_bundle"] is None and not facts["annotations"].get("cert-manager.io/inject-ca-from"),
+                   "base: no caBundle and no injection (the variants add one)")
+            if label.startswith("overlays/"):  # both overlays take their certificate from cert-manager
+                check_cert_manager(docs, facts, label)
+            if "match-conditions" in label.lower() or "MATCH_CONDITIONS" in label:
+                check_match_conditions(facts, label)
+            else:
+                ok("matchConditions" not in facts["webhook"], f"{label}: no matchConditions")
+            if label.startswith("make manifests"):
+                with open(os.path.join(certdir, "ca.crt")) as f:
+                    ca_pem = f.read()
+                bundle = facts["ca_bundle"] or ""
+                ok(base64.b64decode("".join(bundle.split())).decode() == ca_pem,
+                   f"{label}: caBundle is certs/ca.crt")
+                sec = one(docs, "Secret", "bmhguard-tls")
+                ok(sec and sec.get("type") == "kubernetes.io/tls" and sec["metadata"]["namespace"] == NS and
+                   set(sec["data"]) == {"tls.crt", "tls.key", "ca.crt"}, f"{label}: Secret bmhguard-tls (tls) from certs/")
+                with open(os.path.join(certdir, "tls.key")) as f:
+                    ok(sec and base64.b64decode("".join(sec["data"]["tls.key"].split())).decode() == f.read(),
+                       f"{label}: the Secret's tls.key is certs/tls.key")
+                ok(all(c["image"] == "registry.example/bmhguard:1.2.3" for d in docs
+                       if d["kind"] in ("Deployment", "Job", "CronJob") for c in pod_spec(d)["containers"]),
+                   f"{label}: IMAGE= sets every container's image")
+                if not label.endswith("=1"):
+                    check_pod_command(facts, ca_pem, certdir, label)
+
+        # The failurePolicy comment says why, in the source.
+        with open(os.path.join(TOP, "manifests", "base", "mutatingwebhook.yaml")) as f:
+            src = f.read()
+        lines = src.splitlines()
+        at = [i for i, l in enumerate(lines) if l.strip() == "failurePolicy: Ignore"]
+        before = lines[max(at[0] - 3, 0):at[0]] if at else []
+        ok(all(l.strip().startswith("#") for l in before) and "block" in " ".join(before) and
+           "CronJob" in " ".join(before), "failurePolicy: Ignore is preceded by a comment saying why", before)
+        with open(os.path.join(TOP, "manifests", "base", "deployment.yaml")) as f:
+            ok(re.search(r"#.*bench.*\n(.*#.*\n)*\s*resources:", f.read()) is not None,
+               "the Deployment's resources say where their figure comes from")
+
+        # RBAC verbs == the API calls repair makes.
+        obs = observed_repair_calls(tmp)
+        if obs is None:
+            print("ok - ClusterRole verbs equal the calls bmhguard repair makes # SKIP repair or the API double unavailable")
+        else:
+            calls, r1, r2, n = obs
+            ok(r1.returncode in (0, 1) and n > 0, f"the Job's repair ran against the API double ({n} requests, rc {r1.returncode})",
+               r1.stderr[-800:])
+            ok(r2.returncode in (0, 1), f"repair by host name ran (rc {r2.returncode})", r2.stderr[-800:])
+            role = variants.get("base") and check_role_rules(variants["base"])
+            ok(calls == role, "ClusterRole verbs equal exactly the calls bmhguard repair made: "
+               + ", ".join(f"{g}/{r}: {sorted(v)}" for (g, r), v in sorted(calls.items())), {"role": role, "calls": calls})
+    finally:
+        cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failures else 0
+
+
+def check_role_rules(docs):
+    got = {}
+    for role in find(docs, "ClusterRole"):
+        for r in role.get("rules", []):
+            for g in r.get("apiGroups", []):
+                for res_ in r.get("resources", []):
+                    got.setdefault((g, res_), set()).update(r.get("verbs", []))
+    return got
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1531 @@
+#!/usr/bin/python3
+"""kube_double - a Kubernetes API server test double for Metal3 BareMetalHosts.
+
+Full reference (flags, control API, fault rules): tests/KUBE_DOUBLE.md.
+
+WHAT IT MODELS
+- metal3.io/v1alpha1 BareMetalHost objects: GET, LIST (namespaced and cluster-wide), POST, PUT,
+  PATCH, DELETE; the status subresource (writes to the resource keep the stored .status, writes
+  to /status keep everything but .status).
+- PATCH as RFC 7386 merge patch (null deletes a key) and RFC 6902 JSON patch; strategic merge and
+  apply patches are refused with 415, as the real server refuses them for custom resources.
+- resourceVersion: one global counter bumped by every write that changes an object (no-op
+  writes change nothing); metadata.resourceVersion in a body is a precondition (stale -> 409
+  Conflict). generation bumps when anything outside metadata and status changes; uid and
+  creationTimestamp are set on create. Empty labels/annotations maps are dropped (ObjectMeta).
+- Status error objects (kind Status) for every error; 401 without valid credentials.
+- LIST: labelSelector (=, ==, !=, exists, !key, in, notin), fieldSelector on metadata.name and
+  metadata.namespace, limit/continue paging in (namespace, name) order served from a snapshot
+  taken at the first page (as etcd serves later pages at the first page's revision); an unknown
+  or evicted continue token gives 410 Expired.
+- Discovery that kubectl needs (legacy, non-aggregated), Table output with the CRD's printer
+  columns; /openapi/* answers 404 so kubectl skips client-side schema work.
+- The Bare Metal Operator's dangerous rule: a host in state provisioned or externally provisioned,
+  not paused, whose spec.image.url differs from status.provisioning.image.url is deprovisioned
+  (state -> deprovisioning) and the double records that as a data-loss event. Evaluated after
+  every write (for that host) and on a tick (all hosts). Optionally the operator clearing
+  "provisioned registration error" on unpaused hosts whose status image host is a name.
+- Fault injection per request (500/503/404/409, 429 + Retry-After, TCP reset before or after
+  the write commits, stall), a request log, and SIGKILL of a client after its N-th write.
+- Plain HTTP or TLS, optional client-certificate verification and bearer tokens (re-read file).
+- A stand-in image server (GET/HEAD /images/..., 200 unless marked missing) for --verify-url.
+
+WHAT IT DOES NOT MODEL
+- watch, server-side apply, dry-run, field validation, CRD schema validation, defaulting and
+  pruning, admission webhooks, finalizers and graceful deletion, deleteCollection, RBAC,
+  managedFields, aggregated discovery, OpenAPI documents, any resource but BareMetalHosts, the
+  operator's other behaviour (registration, inspection, provisioning, power), etcd compaction.
+
+Standard library only (python3-yaml is used, when present, to read YAML seed files).
+"""
+
+import argparse
+import base64
+import bisect
+import collections
+import copy
+import datetime
+import ipaddress
+import json
+import os
+import re
+import signal
+import socket
+import socketserver
+import ssl
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+GROUP = "metal3.io"
+VERSION = "v1alpha1"
+GV = GROUP + "/" + VERSION
+PLURAL = "baremetalhosts"
+KIND = "BareMetalHost"
+PAUSED = "baremetalhost.metal3.io/paused"
+REG_ERROR = "provisioned registration error"
+PROVISIONED_STATES = ("provisioned", "externally provisioned")
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+MAX_STALL = 120.0
+MAX_BODY = 64 << 20
+SNAPSHOTS_KEPT = 256
+
+PREFIX_NS = "/apis/%s/namespaces/" % GV
+PREFIX_ALL = "/apis/%s/%s" % (GV, PLURAL)
+
+
+def now_rfc3339():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dumps(obj):
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class ApiError(Exception):
+    """An error answered as a Kubernetes Status object."""
+
+    REASONS = {413: "RequestEntityTooLarge", 400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+               405: "MethodNotAllowed", 406: "NotAcceptable", 409: "Conflict", 410: "Expired",
+               415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests",
+               500: "InternalError", 503: "ServiceUnavailable"}
+
+    def __init__(self, code, message, reason=None, details=None, headers=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason or self.REASONS.get(code, "Unknown")
+        self.details = details
+        self.headers = headers or {}
+
+    def status(self):
+        st = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+              "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details:
+            st["details"] = self.details
+        return st
+
+
+def not_found(name):
+    return ApiError(404, 'baremetalhosts.%s "%s" not found' % (GROUP, name),
+                    details={"name": name, "group": GROUP, "kind": PLURAL})
+
+
+def conflict(name):
+    return ApiError(409, 'Operation cannot be fulfilled on baremetalhosts.%s "%s": the object has '
+                    'been modified; please apply your changes to the latest version and try again'
+                    % (GROUP, name), details={"name": name, "group": GROUP, "kind": PLURAL})
+
+
+# ---------------------------------------------------------------- patches
+
+def merge_patch(target, patch):
+    """RFC 7386. Shares unpatched subtrees with target; never mutates either argument."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def _pointer(path):
+    if path == "":
+        return []
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ApiError(422, "invalid JSON pointer %r" % (path,))
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _walk(doc, parts):
+    cur = doc
+    for p in parts:
+        if isinstance(cur, dict) and p in cur:
+            cur = cur[p]
+        elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
+            cur = cur[int(p)]
+        else:
+            raise ApiError(422, "path /%s does not exist" % "/".join(parts))
+    return cur
+
+
+def _jp_add(doc, parts, value):
+    if not parts:
+        return value
+    parent = _walk(doc, parts[:-1])
+    last = parts[-1]
+    if isinstance(parent, dict):
+        parent[last] = value
+    elif isinstance(parent, list):
+        if last == "-":
+            parent.append(value)
+        elif last.isdigit() and int(last) <= len(parent):
+            parent.insert(int(last), value)
+        else:
+            raise ApiError(422, "index %s out of range" % last)
+    else:
+        raise ApiError(422, "cannot add to a scalar")
+    return doc
+
+
+def _jp_remove(doc, parts):
+    if not parts:
+        raise ApiError(422, "cannot remove the whole document")
+    parent = _walk(doc, parts[:-1])
+    last = parts[-1]
+    if isinstance(parent, dict) and last in parent:
+        return parent.pop(last)
+    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+        return parent.pop(int(last))
+    raise ApiError(422, "path /%s does not exist" % "/".join(parts))
+
+
+def json_patch(doc, ops):
+    """RFC 6902 on a deep copy of doc."""
+    if not isinstance(ops, list):
+        raise ApiError(400, "json patch must be an array of operations")
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+            raise ApiError(400, "invalid json patch operation %r" % (op,))
+        kind, parts = op["op"], _pointer(op["path"])
+        if kind in ("add", "replace", "test") and "value" not in op:
+            raise ApiError(400, "json patch %s needs a value" % kind)
+        if kind == "add":
+            doc = _jp_add(doc, parts, copy.deepcopy(op["value"]))
+        elif kind == "remove":
+            _jp_remove(doc, parts)
+        elif kind == "replace":
+            _walk(doc, parts)
+            if parts:
+                _jp_remove(doc, parts)
+            doc = _jp_add(doc, parts, copy.deepcopy(op["value"]))
+        elif kind in ("move", "copy"):
+            src = _pointer(op.get("from", ""))
+            value = copy.deepcopy(_walk(doc, src))
+            if kind == "move":
+                _jp_remove(doc, src)
+            doc = _jp_add(doc, parts, value)
+        elif kind == "test":
+            if _walk(doc, parts) != op["value"]:
+                raise ApiError(422, "test operation failed at %s" % op["path"])
+        else:
+            raise ApiError(400, "unknown json patch op %r" % kind)
+    return doc
+
+
+# ---------------------------------------------------------------- selectors
+
+_REQ_SPLIT = re.compile(r",(?![^()]*\))")
+_KEY = r"[A-Za-z0-9][-A-Za-z0-9_./]*"
+
+
+def parse_label_selector(text):
+    """Returns a list of (op, key, values); raises ApiError 400."""
+    reqs = []
+    for raw in _REQ_SPLIT.split(text or ""):
+        r = raw.strip()
+        if not r:
+            continue
+        m = re.fullmatch(r"(%s)\s+(in|notin)\s+\(([^()]*)\)" % _KEY, r)
+        if m:
+            vals = {v.strip() for v in m.group(3).split(",") if v.strip()}
+            reqs.append((m.group(2), m.group(1), vals))
+            continue
+        m = re.fullmatch(r"(%s)\s*(==|=|!=)\s*([-A-Za-z0-9_.]*)" % _KEY, r)
+        if m:
+            reqs.append(("!=" if m.group(2) == "!=" else "=", m.group(1), {m.group(3)}))
+            continue
+        m = re.fullmatch(r"(!?)\s*(%s)" % _KEY, r)
+        if m:
+            reqs.append(("!" if m.group(1) else "exists", m.group(2), None))
+            continue
+        raise ApiError(400, "unable to parse requirement: %r" % r)
+    return reqs
+
+
+def labels_match(reqs, labels):
+    for op, key, vals in reqs:
+        has = key in labels
+        if op == "exists" and not has:
+            return False
+        if op == "!" and has:
+            return False
+        if op in ("=", "in") and (not has or labels[key] not in vals):
+            return False
+        if op in ("!=", "notin") and has and labels[key] in vals:
+            return False
+    return True
+
+
+def parse_field_selector(text):
+    reqs = []
+    for r in (text or "").split(","):
+        r = r.strip()
+        if not r:
+            continue
+        m = re.fullmatch(r"(metadata\.name|metadata\.namespace)\s*(==|=|!=)\s*(.*)", r)
+        if not m:
+            raise ApiError(400, 'field label not supported: %r' % r.split("=")[0].rstrip("!"))
+        reqs.append((m.group(1), m.group(2) == "!=", m.group(3)))
+    return reqs
+
+
+def fields_match(reqs, ns, name):
+    for field, negate, value in reqs:
+        actual = name if field == "metadata.name" else ns
+        if (actual == value) == negate:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- objects
+
+def _get(obj, *path):
+    for p in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(p)
+    return obj
+
+
+def url_host_is_literal_ip(url):
+    try:
+        host = urllib.parse.urlsplit(url or "").hostname
+        if not host:
+            return False
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+class Entry:
+    """One stored host: its compact JSON bytes (shared, never copied on LIST) plus the few fields
+    that listing and the operator rule need, so neither has to parse the object."""
+    __slots__ = ("key", "raw", "labels", "rv", "spec_url", "status_url", "state", "paused",
+                 "error_type")
+
+    def __init__(self, obj, rv):
+        md = obj["metadata"]
+        self.key = (md["namespace"], md["name"])
+        self.rv = rv
+        md["resourceVersion"] = str(rv)
+        self.raw = dumps(obj)
+        self.labels = dict(md.get("labels") or {})
+        self.spec_url = _get(obj, "spec", "image", "url") or ""
+        self.status_url = _get(obj, "status", "provisioning", "image", "url") or ""
+        self.state = _get(obj, "status", "provisioning", "state") or ""
+        self.paused = (md.get("annotations") or {}).get(PAUSED)
+        self.error_type = _get(obj, "status", "errorType") or ""
+
+    def obj(self):
+        return json.loads(self.raw)
+
+    def deprovisions(self):
+        return (self.state in PROVISIONED_STATES and self.paused is None
+                and self.spec_url != self.status_url)
+
+
+def normalize_meta(md):
+    for k in ("labels", "annotations"):
+        if k in md and not md[k]:
+            del md[k]
+
+
+class Store:
+    """All hosts, the resourceVersion counter, list snapshots and operator events; one lock."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.objs = {}
+        self.order = []
+        self.rv = 1000
+        self.snapshots = collections.OrderedDict()
+        self.next_snap = 1
+        self.data_loss = []
+        self.cleared = []
+        self.eligible_since = {}
+        self.operator_enabled = True
+        self.clear_errors = False
+        self.clear_delay = 0.0
+
+    # -- helpers (lock held)
+    def _bump(self):
+        self.rv += 1
+        return self.rv
+
+    def _put(self, entry):
+        if entry.key not in self.objs:
+            bisect.insort(self.order, entry.key)
+        self.objs[entry.key] = entry
+
+    def _remove(self, key):
+        del self.objs[key]
+        i = bisect.bisect_left(self.order, key)
+        del self.order[i]
+
+    def reset(self):
+        with self.lock:
+            self.objs.clear()
+            self.order = []
+            self.snapshots.clear()
+            self.data_loss = []
+            self.cleared = []
+            self.eligible_since = {}
+
+    # -- seeding / direct access
+    def seed(self, objs):
+        """Store objs (freshly parsed or generated: they are completed in place, not copied)."""
+        seeded = skipped = 0
+        with self.lock:
+            fresh = []
+            for o in objs:
+                if not isinstance(o, dict) or o.get("kind", KIND) != KIND:
+                    skipped += 1
+                    continue
+                o["apiVersion"], o["kind"] = GV, KIND
+                md = o.setdefault("metadata", {})
+                if not md.get("name"):
+                    skipped += 1
+                    continue
+                md.setdefault("namespace", "default")
+                md.setdefault("uid", str(uuid.uuid4()))
+                md.setdefault("creationTimestamp", now_rfc3339())
+                md.setdefault("generation", 1)
+                md.pop("managedFields", None)
+                normalize_meta(md)
+                e = Entry(o, self._bump())
+                if e.key not in self.objs:
+                    fresh.append(e.key)
+                self.objs[e.key] = e
+                seeded += 1
+            if fresh:
+                self.order = sorted(self.objs)
+        return seeded, skipped
+
+    def get(self, ns, name):
+        with self.lock:
+            e = self.objs.get((ns, name))
+        if e is None:
+            raise not_found(name)
+        return e
+
+    def all_entries(self, ns=None):
+        with self.lock:
+            return [self.objs[k] for k in self._range(ns)]
+
+    def _range(self, ns):
+        if ns is None:
+            return self.order
+        lo = bisect.bisect_left(self.order, (ns, ""))
+        hi = bisect.bisect_left(self.order, (ns + "\0", ""))
+        return self.order[lo:hi]
+
+    # -- list
+    def list(self, ns, label_sel, field_sel, limit, cont):
+        lreqs = parse_label_selector(label_sel)
+        freqs = parse_field_selector(field_sel)
+        with self.lock:
+            if cont:
+                sid, idx, rv = self._decode_continue(cont, ns)
+                snap = self.snapshots.get(sid)
+                if snap is None:
+                    raise ApiError(410, "The provided continue parameter is too old to display a "
+                                   "consistent list result. You can start a new list without the "
+                                   "continue parameter.", reason="Expired")
+                self.snapshots.move_to_end(sid)
+            else:
+                snap = [self.objs[k] for k in self._range(ns)]
+                sid, idx, rv = None, 0, self.rv
+        items = []
+        n = len(snap)
+        i = idx
+        while i < n and (not limit or len(items) < limit):
+            e = snap[i]
+            i += 1
+            if lreqs and not labels_match(lreqs, e.labels):
+                continue
+            if freqs and not fields_match(freqs, e.key[0], e.key[1]):
+                continue
+            items.append(e)
+        token, remaining = "", None
+        if i < n:
+            with self.lock:
+                if sid is None:
+                    sid = self.next_snap
+                    self.next_snap += 1
+                    self.snapshots[sid] = snap
+                    while len(self.snapshots) > SNAPSHOTS_KEPT:
+                        self.snapshots.popitem(last=False)
+            token = base64.urlsafe_b64encode(dumps(
+                {"v": "kd1", "s": sid, "i": i, "rv": rv, "ns": ns or ""})).decode().rstrip("=")
+            if not lreqs and not freqs:
+                remaining = n - i
+        return items, rv, token, remaining
+
+    @staticmethod
+    def _decode_continue(cont, ns):
+        try:
+            pad = "=" * (-len(cont) % 4)
+            t = json.loads(base64.urlsafe_b64decode(cont + pad))
+            sid, idx, rv, tns = int(t["s"]), int(t["i"]), int(t["rv"]), t["ns"]
+            if t.get("v") != "kd1" or idx < 0:
+                raise ValueError
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+            raise ApiError(400, "continue key is not valid: invalid continue token")
+        if tns != (ns or ""):
+            raise ApiError(400, "continue key is not valid: key does not match this list")
+        return sid, idx, rv
+
+    # -- writes
+    def update(self, ns, name, sub, mutate, require_rv=False):
+        """mutate(old_obj) -> new_obj (must not mutate old_obj). Applies the subresource
+        strategy, the resourceVersion precondition, the no-op rule and the operator rule.
+        Returns (entry, changed)."""
+        with self.lock:
+            old_e = self.objs.get((ns, name))
+            if old_e is None:
+                raise not_found(name)
+            old = old_e.obj()
+            new = mutate(old)
+            if not isinstance(new, dict):
+                raise ApiError(422, "the patched object is not a JSON object")
+            given = _get(new, "metadata", "resourceVersion")
+            if given in (None, ""):
+                if require_rv:
+                    raise ApiError(422, 'BareMetalHost.metal3.io "%s" is invalid: metadata.'
+                                   'resourceVersion: Invalid value: 0x0: must be specified for '
+                                   'an update' % name, details={"name": name, "group": GROUP,
+                                                                "kind": KIND})
+            elif str(given) != str(old_e.rv):
+                raise conflict(name)
+            result = self._strategy(old, new, sub)
+            if result == old:
+                return old_e, False
+            e = Entry(result, self._bump())
+            self._put(e)
+            self._operate(e.key, "write", time.monotonic())
+            return e, True  # the object as written; the operator's reaction shows on next read
+
+    @staticmethod
+    def _strategy(old, new, sub):
+        if sub == "status":
+            result = copy.deepcopy(old)
+            if new.get("status") is not None:
+                result["status"] = new["status"]
+            else:
+                result.pop("status", None)
+            return result
+        result = dict(new)
+        result["apiVersion"], result["kind"] = GV, KIND
+        md = dict(new.get("metadata") or {})
+        omd = old["metadata"]
+        for k in ("name", "namespace", "uid", "creationTimestamp", "generation",
+                  "resourceVersion"):
+            if k in omd:
+                md[k] = omd[k]
+            else:
+                md.pop(k, None)
+        md.pop("managedFields", None)
+        normalize_meta(md)
+        result["metadata"] = md
+        if "status" in old:
+            result["status"] = old["status"]
+        else:
+            result.pop("status", None)
+        strip = ("metadata", "status")
+        if {k: v for k, v in result.items() if k not in strip} != \
+                {k: v for k, v in old.items() if k not in strip}:
+            md["generation"] = int(omd.get("generation", 1)) + 1
+        return result
+
+    def create(self, ns, obj):
+        if not isinstance(obj, dict):
+            raise ApiError(400, "body is not a JSON object")
+        md = obj.get("metadata") or {}
+        name = md.get("name")
+        if not name:
+            raise ApiError(422, "metadata.name: Required value: name is required")
+        if md.get("namespace") not in (None, "", ns):
+            raise ApiError(400, "the namespace of the provided object does not match the "
+                           "namespace sent on the request")
+        o = copy.deepcopy(obj)
+        o["apiVersion"], o["kind"] = GV, KIND
+        o.pop("status", None)  # the status subresource is enabled: create ignores status
+        md = o.setdefault("metadata", {})
+        md.update({"namespace": ns, "uid": str(uuid.uuid4()), "creationTimestamp":
+                   now_rfc3339(), "generation": 1})
+        md.pop("resourceVersion", None)
+        md.pop("managedFields", None)
+        normalize_meta(md)
+        with self.lock:
+            if (ns, name) in self.objs:
+                raise ApiError(409, 'baremetalhosts.%s "%s" already exists' % (GROUP, name),
+                               reason="AlreadyExists",
+                               details={"name": name, "group": GROUP, "kind": PLURAL})
+            e = Entry(o, self._bump())
+            self._put(e)
+            return e
+
+    def delete(self, ns, name):
+        with self.lock:
+            e = self.objs.get((ns, name))
+            if e is None:
+                raise not_found(name)
+            self._bump()
+            self._remove(e.key)
+            return e
+
+    def put_raw(self, ns, name, obj):
+        """Control API: store obj as given (metadata completed), without running the rule."""
+        obj = dict(obj)
+        md = dict(obj.get("metadata") or {})
+        md["namespace"], md["name"] = ns, name
+        obj["metadata"] = md
+        self.seed([obj])
+        return self.get(ns, name)
+
+    # -- the operator
+    def _operate(self, key, trigger, now):
+        """Lock held. Applies the deprovision rule (and optional error clearing) to one host."""
+        if not self.operator_enabled:
+            return
+        e = self.objs.get(key)
+        if e is None:
+            return
+        if e.deprovisions():
+            obj = e.obj()
+            self.data_loss.append({
+                "seq": len(self.data_loss) + 1, "namespace": key[0], "name": key[1],
+                "specURL": e.spec_url, "statusURL": e.status_url, "state": e.state,
+                "time": now_rfc3339(), "resourceVersion": str(e.rv), "trigger": trigger})
+            obj["status"]["provisioning"]["state"] = "deprovisioning"
+            self._put(Entry(obj, self._bump()))
+            self.eligible_since.pop(key, None)
+            return
+        if not self.clear_errors:
+            return
+        eligible = (e.paused is None and e.error_type == REG_ERROR and e.status_url
+                    and e.state in PROVISIONED_STATES and not url_host_is_literal_ip(e.status_url))
+        if not eligible:
+            self.eligible_since.pop(key, None)
+            return
+        since = self.eligible_since.setdefault(key, now)
+        if now - since < self.clear_delay:
+            return
+        obj = e.obj()
+        st = obj["status"]
+        st.pop("errorType", None)  # the operator's errorType is omitempty: cleared = absent
+        st["errorCount"] = 0
+        st["errorMessage"] = ""
+        st["operationalStatus"] = "OK"
+        self._put(Entry(obj, self._bump()))
+        self.eligible_since.pop(key, None)
+        self.cleared.append({"namespace": key[0], "name": key[1], "time": now_rfc3339()})
+
+    def tick(self):
+        with self.lock:
+            now = time.monotonic()
+            for key in list(self.order):
+                e = self.objs[key]
+                if e.deprovisions() or (self.clear_errors and e.error_type == REG_ERROR):
+                    self._operate(key, "tick", now)
+
+    def events(self):
+        with self.lock:
+            return {"count": len(self.data_loss), "dataLoss": list(self.data_loss),
+                    "errorsCleared": list(self.cleared)}
+
+
+# ---------------------------------------------------------------- faults, log, kill-after
+
+FAULT_KINDS = ("500", "503", "404", "409", "429", "reset", "commit-reset", "stall")
+
+
+class Faults:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = []
+        self.next_id = 1
+
+    def add(self, rule):
+        if not isinstance(rule, dict):
+            raise ApiError(400, "a fault rule is a JSON object")
+        r = dict(rule)
+        r["kind"] = str(r.get("kind", ""))
+        if r["kind"] not in FAULT_KINDS:
+            raise ApiError(400, "fault kind must be one of %s" % ", ".join(FAULT_KINDS))
+        try:
+            r["nth"] = int(r.get("nth", 1))
+            r["times"] = int(r.get("times", 1))
+            r["retryAfter"] = int(r.get("retryAfter", 1))
+            r["seconds"] = min(float(r.get("seconds", 5)), MAX_STALL)
+            r["_re"] = re.compile(r.get("path") or "")
+        except (ValueError, TypeError, re.error) as exc:
+            raise ApiError(400, "bad fault rule: %s" % exc)
+        r["then"] = r.get("then", "reset")
+        if r["then"] not in ("reset", "process"):
+            raise ApiError(400, "fault 'then' must be reset or process")
+        if r["nth"] < 1 or r["times"] < 0:
+            raise ApiError(400, "fault nth must be >= 1 and times >= 0")
+        with self.lock:
+            r["id"] = self.next_id
+            self.next_id += 1
+            r["seen"] = r["fired"] = 0
+            self.rules.append(r)
+        return r["id"]
+
+    def match(self, method, path):
+        with self.lock:
+            for r in self.rules:
+                if r.get("method") and r["method"].upper() != method:
+                    continue
+                if not r["_re"].search(path):
+                    continue
+                r["seen"] += 1
+                if r["seen"] >= r["nth"] and (r["times"] == 0 or r["fired"] < r["times"]):
+                    r["fired"] += 1
+                    return dict(r)
+        return None
+
+    def dump(self):
+        with self.lock:
+            return [{k: v for k, v in r.items() if not k.startswith("_")} for r in self.rules]
+
+    def clear(self, rid=None):
+        with self.lock:
+            self.rules = [r for r in self.rules if rid is not None and r["id"] != rid]
+
+
+def parse_compact_fault(text):
+    text = text.strip()
+    if text.startswith("{"):
+        return json.loads(text)
+    parts = text.split(",")
+    rule = {"kind": parts[0]}
+    for p in parts[1:]:
+        k, sep, v = p.partition("=")
+        if not sep:
+            raise ValueError("fault option %r is not KEY=VALUE" % p)
+        rule[k.strip()] = v
+    return rule
+
+
+class RequestLog:
+    def __init__(self, keep, body_max):
+        self.lock = threading.Lock()
+        self.keep = keep
+        self.body_max = body_max
+        self.clear()
+
+    def clear(self):
+        self.entries = collections.deque(maxlen=self.keep)
+        self.count = 0
+        self.by_method = collections.Counter()
+        self.writes = 0
+        self.ok_writes = 0
+        self.inflight = getattr(self, "inflight", 0)  # requests in progress survive a clear
+        self.max_inflight = self.inflight
+
+    def enter(self):
+        with self.lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+
+    def leave(self):
+        with self.lock:
+            self.inflight -= 1
+
+    def add(self, entry, committed_write):
+        with self.lock:
+            self.count += 1
+            entry["seq"] = self.count
+            self.by_method[entry["method"]] += 1
+            if entry["method"] in WRITE_METHODS:
+                self.writes += 1
+                if committed_write:
+                    self.ok_writes += 1
+            if self.keep:
+                self.entries.append(entry)
+
+    def dump(self, since=0, method=None, path=None, bodies=True, entries=True):
+        rx = re.compile(path) if path else None
+        with self.lock:
+            out = {"count": self.count, "kept": len(self.entries),
+                   "byMethod": dict(self.by_method), "writes": self.writes,
+                   "successfulWrites": self.ok_writes, "inflight": self.inflight,
+                   "maxInflight": self.max_inflight}
+            if entries:
+                sel = []
+                for e in self.entries:
+                    if e["seq"] <= since or (method and e["method"] != method) or \
+                            (rx and not rx.search(e["path"])):
+                        continue
+                    sel.append(e if bodies else {k: v for k, v in e.items() if k != "body"})
+                out["entries"] = sel
+        return out
+
+
+class KillAfter:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.remaining = 0
+        self.pid = None
+        self.sig = signal.SIGKILL
+        self.when = "before-response"
+        self.fired = False
+
+    def arm(self, writes, pid, sig, when):
+        if when not in ("before-response", "after-response"):
+            raise ApiError(400, "when must be before-response or after-response")
+        with self.lock:
+            self.remaining, self.pid, self.sig, self.when = writes, pid, sig, when
+            self.fired = False
+
+    def on_write(self):
+        """Called once per committed write; returns (pid, sig, when) when it is time to fire."""
+        with self.lock:
+            if self.remaining <= 0 or self.pid is None:
+                return None
+            self.remaining -= 1
+            if self.remaining:
+                return None
+            self.fired = True
+            return self.pid, self.sig, self.when
+
+    def state(self):
+        with self.lock:
+            return {"armed": self.remaining > 0, "remaining": self.remaining,
+                    "fired": self.fired, "pid": self.pid, "when": self.when}
+
+
+# ---------------------------------------------------------------- discovery and tables
+
+def discovery(port):
+    res = {"name": PLURAL, "singularName": "baremetalhost", "namespaced": True, "kind": KIND,
+           "verbs": ["create", "delete", "get", "list", "patch", "update"],
+           "shortNames": ["bmh", "bmhost"], "storageVersionHash": "kubedouble="}
+    status = {"name": PLURAL + "/status", "singularName": "", "namespaced": True, "kind": KIND,
+              "verbs": ["get", "patch", "update"]}
+    gv = {"groupVersion": GV, "version": VERSION}
+    group = {"name": GROUP, "versions": [gv], "preferredVersion": gv}
+    return {
+        "/version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kube-double",
+                     "gitCommit": "0" * 40, "gitTreeState": "clean",
+                     "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
+                     "compiler": "gc", "platform": "linux/amd64"},
+        "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:%d" % port}]},
+        "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+            {"name": "namespaces", "singularName": "namespace", "namespaced": False,
+             "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]}]},
+        "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]},
+        "/apis/" + GROUP: dict(group, kind="APIGroup", apiVersion="v1"),
+        "/apis/" + GV: {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GV,
+                        "resources": [res, status]},
+    }
+
+
+TABLE_COLUMNS = [
+    ("Name", "string", "name", 0, "Name must be unique within a namespace.", ("metadata", "name")),
+    ("Status", "string", "", 1, "Operational status", ("status", "operationalStatus")),
+    ("State", "string", "", 0, "Provisioning status", ("status", "provisioning", "state")),
+    ("Consumer", "string", "", 0, "Consumer using this host", ("spec", "consumerRef", "name")),
+    ("BMC", "string", "", 1, "Address of management controller", ("spec", "bmc", "address")),
+    ("Online", "string", "", 0, "Whether the host is online or not", ("spec", "online")),
+    ("Error", "string", "", 0, "Type of the most recent error", ("status", "errorType")),
+    ("Age", "date", "", 0, "Time duration since creation of BaremetalHost",
+     ("metadata", "creationTimestamp")),
+]
+
+
+def human_age(ts):
+    try:
+        t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        return "<unknown>"
+    s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= 2 * size:
+            return "%d%s" % (s // size, unit)
+    return "%ds" % max(s, 0)
+
+
+def table(entries, rv, cont, remaining, include):
+    rows = []
+    for e in entries:
+        o = e.obj()
+        cells = []
+        for _, typ, _, _, _, path in TABLE_COLUMNS:
+            v = _get(o, *path)
+            if typ == "date":
+                v = human_age(v)
+            elif isinstance(v, bool):
+                v = "true" if v else "false"
+            cells.append("" if v is None else v)
+        row = {"cells": cells}
+        if include == "Object":
+            row["object"] = o
+        elif include != "None":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": o["metadata"]}
+        rows.append(row)
+    md = {"resourceVersion": str(rv)}
+    if cont:
+        md["continue"] = cont
+    if remaining is not None:
+        md["remainingItemCount"] = remaining
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": md,
+            "columnDefinitions": [{"name": n, "type": t, "format": f, "description": d,
+                                   "priority": p} for n, t, f, p, d, _ in TABLE_COLUMNS],
+            "rows": rows}
+
+
+# ---------------------------------------------------------------- the server
+
+class Auth:
+    def __init__(self, token=None, token_file=None, client_ca=False):
+        self.token, self.token_file, self.client_ca = token, token_file, client_ca
+
+    def required(self):
+        return bool(self.token or self.token_file or self.client_ca)
+
+    def ok(self, handler):
+        if not self.required():
+            return True
+        if self.client_ca:
+            try:
+                if handler.connection.getpeercert():
+                    return True
+            except (AttributeError, ValueError):
+                pass
+        want = []
+        if self.token:
+            want.append(self.token)
+        if self.token_file:
+            try:
+                with open(self.token_file) as f:
+                    want.append(f.read().strip())
+            except OSError:
+                pass
+        got = handler.headers.get("Authorization", "")
+        return got.startswith("Bearer ") and got[7:].strip() in [w for w in want if w]
+
+
+class Double:
+    """Everything the handlers share."""
+
+    def __init__(self, args):
+        self.store = Store()
+        self.faults = Faults()
+        self.log = RequestLog(args.log_max, args.log_body_max)
+        self.kill = KillAfter()
+        self.auth = Auth(args.token, args.token_file, bool(args.client_ca))
+        self.page_max = args.page_max
+        self.verbose = args.verbose
+        self.tick_seconds = args.tick
+        self.port = 0
+        self.disc = {}
+        self.store.operator_enabled = not args.no_operator
+        self.store.clear_errors = args.clear_errors
+        self.store.clear_delay = args.clear_delay
+        self.images_lock = threading.Lock()
+        self.missing_images = set(args.missing_image)
+
+    def ticker(self):
+        while True:
+            t = self.tick_seconds
+            time.sleep(t if t and t > 0 else 0.5)
+            if t and t > 0:
+                self.store.tick()
+
+
+def load_documents(data):
+    """JSON (object, array, List) or YAML (one or many documents) -> list of objects."""
+    text = data.decode() if isinstance(data, bytes) else data
+    try:
+        docs = [json.loads(text)]
+    except json.JSONDecodeError:
+        try:
+            import yaml
+        except ImportError:
+            raise ApiError(400, "body is not JSON and python3-yaml is not installed")
+        try:
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        except yaml.YAMLError as exc:
+            raise ApiError(400, "cannot parse seed: %s" % str(exc).splitlines()[0])
+    out = []
+    for d in docs:
+        if isinstance(d, list):
+            out.extend(d)
+        elif isinstance(d, dict) and isinstance(d.get("items"), list):
+            out.extend(d["items"])
+        else:
+            out.append(d)
+    return out
+
+
+def generate_hosts(count, seed):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import gen_hosts
+    return gen_hosts.generate(count, seed)
+
+
+class Reset(Exception):
+    """Raised to drop the connection with a TCP reset instead of answering."""
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "kube-double/1"
+    timeout = 300
+
+    # -- plumbing
+    def setup(self):
+        super().setup()
+        try:  # headers and body go out in one write; without this Nagle adds ~40 ms a request
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ConnectionError, ssl.SSLError, socket.timeout, OSError, Reset):
+            self.close_connection = True
+
+    def log_message(self, fmt, *args):
+        if self.server.double.verbose:
+            sys.stderr.write("kube_double: %s %s\n" % (self.address_string(), fmt % args))
+
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def do_PATCH(self):
+        self.dispatch("PATCH")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def do_HEAD(self):
+        self.dispatch("HEAD")
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks, total = [], 0
+            while True:
+                try:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise ApiError(400, "invalid chunked body")
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                total += size
+                if total > MAX_BODY:
+                    raise ApiError(413, "request entity too large")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            n = -1
+        if n < 0:
+            self.close_connection = True
+            raise ApiError(400, "invalid Content-Length")
+        if n > MAX_BODY:
+            raise ApiError(413, "request entity too large")
+        return self.rfile.read(n) if n > 0 else b""
+
+    def send(self, code, body, ctype="application/json", headers=None):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        if self.command == "HEAD":
+            body = b""
+        self._headers_buffer.append(b"\r\n" + body)  # one write for headers and body
+        self.flush_headers()
+
+    def send_json(self, code, obj, headers=None):
+        self.send(code, dumps(obj), headers=headers)
+
+    def rst(self):
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+        self.close_connection = True
+        raise Reset()
+
+    # -- dispatch
+    def dispatch(self, method):
+        d = self.server.double
+        u = urllib.parse.urlsplit(self.path)
+        path = u.path
+        query = urllib.parse.parse_qs(u.query, keep_blank_values=True)
+        if path.startswith("/_double/") or path == "/_double":
+            return self.control(method, path, query)
+        if self.server.control_only:
+            return self.send_json(404, ApiError(404, "control port serves /_double/ only")
+                                  .status())
+        entry = {"time": now_rfc3339(), "t": round(time.time(), 6), "method": method,
+                 "path": path, "query": u.query,
+                 "contentType": self.headers.get("Content-Type", ""),
+                 "accept": self.headers.get("Accept", ""), "body": "", "status": 0,
+                 "fault": None}
+        committed = False
+        body_read = False
+        d.log.enter()
+        try:
+            if not path.startswith("/images/") and not d.auth.ok(self):
+                raise ApiError(401, "Unauthorized")
+            fault = d.faults.match(method, path)
+            if fault:
+                entry["fault"] = fault["kind"]
+                kind = fault["kind"]
+                if kind == "reset":
+                    self.rst()
+                if kind == "stall":
+                    time.sleep(fault["seconds"])
+                    if fault["then"] == "reset":
+                        self.rst()
+            body = self.read_body()
+            body_read = True
+            entry["body"] = body[:d.log.body_max].decode("utf-8", "replace")
+            if fault and fault["kind"] in ("500", "503", "404", "409", "429"):
+                code = int(fault["kind"])
+                msg = {500: "Internal error injected by kube_double",
+                       503: "the server is currently unable to handle the request",
+                       404: "the server could not find the requested resource",
+                       409: None,
+                       429: "Too many requests, please try again later."}[code]
+                err = conflict(path.rsplit("/", 1)[-1]) if code == 409 else ApiError(code, msg)
+                if code == 429:
+                    err.headers["Retry-After"] = fault["retryAfter"]
+                    err.details = {"retryAfterSeconds": fault["retryAfter"]}
+                raise err
+            code, payload, ctype, is_write = self.api(method, path, query, body)
+            committed = is_write and 200 <= code < 300
+            entry["status"] = code
+            kill = d.kill.on_write() if committed else None
+            if kill and kill[2] == "before-response":
+                self._kill(kill)
+            if fault and (fault["kind"] == "commit-reset"):
+                self.rst()
+            self.send(code, payload, ctype)
+            if kill and kill[2] == "after-response":
+                self.wfile.flush()
+                self._kill(kill)
+        except ApiError as err:
+            entry["status"] = err.code
+            headers = dict(err.headers)
+            if not body_read and (self.headers.get("Content-Length", "0") != "0"
+                                  or self.headers.get("Transfer-Encoding")):
+                headers["Connection"] = "close"  # the unread body would be taken as a request
+            self.send_json(err.code, err.status(), headers=headers)
+        except Reset:
+            raise
+        except (ConnectionError, ssl.SSLError, socket.timeout):
+            raise
+        except Exception as exc:  # a bug or hostile input: answer 500, keep serving
+            sys.stderr.write("kube_double: %s %s: %s: %s\n" % (method, path,
+                                                                type(exc).__name__, exc))
+            entry["status"] = 500
+            self.close_connection = True
+            self.send_json(500, ApiError(500, "kube_double: %s: %s" % (type(exc).__name__, exc))
+                           .status(), headers={"Connection": "close"})
+        finally:
+            d.log.add(entry, committed)
+            d.log.leave()
+
+    @staticmethod
+    def _kill(kill):
+        try:
+            os.kill(kill[0], kill[1])
+        except OSError as exc:
+            sys.stderr.write("kube_double: kill %d: %s\n" % (kill[0], exc))
+
+    # -- the Kubernetes API
+    def api(self, method, path, query, body):
+        """Returns (code, body bytes, content type, is_write)."""
+        d = self.server.double
+        if path.startswith("/images/"):
+            # the image server (httpd-http) for --verify-url tests: no auth, like httpd
+            if method not in ("GET", "HEAD"):
+                raise ApiError(405, "the image server serves GET and HEAD only")
+            with d.images_lock:
+                missing = path in d.missing_images
+            if missing:
+                return 404, b"404 Not Found\n", "text/plain", False
+            return 200, ("image %s\n" % path).encode(), "application/octet-stream", False
+        if method == "GET" and path.rstrip("/") in d.disc:
+            return 200, dumps(d.disc[path.rstrip("/")]), "application/json", False
+        if path.startswith("/openapi/"):
+            raise ApiError(404, "the server could not find the requested resource")
+        if path == PREFIX_ALL:
+            if method != "GET":
+                raise ApiError(405, "method %s not allowed on the cluster-wide list" % method)
+            return self.api_list(None, query)
+        if path.startswith(PREFIX_NS):
+            parts = path[len(PREFIX_NS):].split("/")
+            if len(parts) >= 2 and parts[1] == PLURAL and all(parts):
+                ns = parts[0]
+                if len(parts) == 2:
+                    if method == "GET":
+                        return self.api_list(ns, query)
+                    if method == "POST":
+                        e = d.store.create(ns, self.parse_json(body))
+                        return 201, e.raw, "application/json", True
+                    raise ApiError(405, "method %s not allowed on a collection" % method)
+                if len(parts) in (3, 4) and (len(parts) == 3 or parts[3] == "status"):
+                    return self.api_object(method, ns, parts[2],
+                                           parts[3] if len(parts) == 4 else "", query, body)
+        raise ApiError(404, "the server could not find the requested resource")
+
+    def wants_table(self):
+        return "as=Table" in self.headers.get("Accept", "")
+
+    def api_list(self, ns, query):
+        d = self.server.double
+        q = lambda k: (query.get(k) or [""])[0]
+        try:
+            limit = int(q("limit") or 0)
+        except ValueError:
+            raise ApiError(400, "limit must be an integer")
+        if d.page_max and (limit <= 0 or limit > d.page_max):
+            limit = d.page_max
+        if q("watch") in ("1", "true"):
+            raise ApiError(405, "watch is not modelled by kube_double")
+        items, rv, cont, remaining = d.store.list(ns, q("labelSelector"), q("fieldSelector"),
+                                                  max(limit, 0), q("continue"))
+        if self.wants_table():
+            return 200, dumps(table(items, rv, cont, remaining, q("includeObject"))), \
+                "application/json;as=Table;v=v1;g=meta.k8s.io", False
+        md = {"resourceVersion": str(rv)}
+        if cont:
+            md["continue"] = cont
+        if remaining is not None:
+            md["remainingItemCount"] = remaining
+        head = dumps({"apiVersion": GV, "kind": KIND + "List", "metadata": md})
+        out = b"".join((head[:-1], b',"items":[', b",".join(e.raw for e in items), b"]}"))
+        return 200, out, "application/json", False
+
+    @staticmethod
+    def parse_json(body):
+        try:
+            return json.loads(body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "the body of the request was in an unknown format: %s" % exc)
+
+    def api_object(self, method, ns, name, sub, query, body):
+        store = self.server.double.store
+        if method == "GET":
+            e = store.get(ns, name)
+            if self.wants_table():
+                include = (query.get("includeObject") or [""])[0]
+                return 200, dumps(table([e], store.rv, "", None, include)), \
+                    "application/json;as=Table;v=v1;g=meta.k8s.io", False
+            return 200, e.raw, "application/json", False
+        if method == "PATCH":
+            ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if ctype == "application/merge-patch+json":
+                patch = self.parse_json(body)
+                if not isinstance(patch, dict):
+                    raise ApiError(400, "a merge patch for an object must be a JSON object")
+                mutate = lambda old: merge_patch(old, patch)
+            elif ctype == "application/json-patch+json":
+                ops = self.parse_json(body)
+                mutate = lambda old: json_patch(old, ops)
+            else:
+                raise ApiError(415, 'the body of the request was in an unknown format - accepted '
+                               'media types include: application/json-patch+json, '
+                               'application/merge-patch+json, application/apply-patch+yaml')
+            e, _ = store.update(ns, name, sub, mutate)
+            return 200, e.raw, "application/json", True
+        if method == "PUT":
+            obj = self.parse_json(body)
+            if not isinstance(obj, dict):
+                raise ApiError(400, "body is not a JSON object")
+            bname = _get(obj, "metadata", "name")
+            if bname not in (None, name):
+                raise ApiError(400, "the name of the object (%s) does not match the name on the "
+                               "URL (%s)" % (bname, name))
+            e, _ = store.update(ns, name, sub, lambda old: obj, require_rv=True)
+            return 200, e.raw, "application/json", True
+        if method == "DELETE" and not sub:
+            e = store.delete(ns, name)
+            return 200, e.raw, "application/json", True
+        raise ApiError(405, "method %s not allowed here" % method)
+
+    # -- the control API
+    def control(self, method, path, query):
+        d = self.server.double
+        q = lambda k, dflt="": (query.get(k) or [dflt])[0]
+        try:
+            body = self.read_body()
+            parts = [p for p in path.split("/") if p][1:]
+            what = parts[0] if parts else ""
+            if what == "health" and method == "GET":
+                return self.send_json(200, {"ok": True, "objects": len(d.store.objs),
+                                            "resourceVersion": d.store.rv})
+            if what == "stats" and method == "GET":
+                return self.send_json(200, {"objects": len(d.store.objs),
+                                            "resourceVersion": d.store.rv,
+                                            "requests": d.log.count,
+                                            "dataLoss": len(d.store.data_loss),
+                                            "snapshots": len(d.store.snapshots)})
+            if what == "reset" and method == "POST":
+                d.store.reset()
+                d.faults.clear()
+                with d.log.lock:
+                    d.log.clear()
+                d.kill.arm(0, None, signal.SIGKILL, "before-response")
+                with d.images_lock:
+                    d.missing_images = set()
+                return self.send_json(200, {"reset": True})
+            if what == "seed" and method == "POST":
+                n, skipped = d.store.seed(load_documents(body))
+                return self.send_json(200, {"seeded": n, "skipped": skipped})
+            if what == "generate" and method == "POST":
+                spec = self.parse_json(body) or {}
+                hosts = generate_hosts(int(spec.get("count", 0)), int(spec.get("seed", 1)))
+                n, _ = d.store.seed(hosts)
+                return self.send_json(200, {"generated": n})
+            if what == "objects":
+                return self.control_objects(method, parts[1:], q, body)
+            if what == "events" and method == "GET":
+                return self.send_json(200, d.store.events())
+            if what == "tick" and method == "POST":
+                d.store.tick()
+                return self.send_json(200, d.store.events())
+            if what == "log":
+                if method == "DELETE":
+                    with d.log.lock:
+                        d.log.clear()
+                    return self.send_json(200, {"cleared": True})
+                if method == "GET":
+                    return self.send_json(200, d.log.dump(
+                        int(q("since", "0") or 0), q("method") or None, q("path") or None,
+                        q("bodies", "1") != "0", q("entries", "1") != "0"))
+            if what == "faults":
+                if method == "GET":
+                    return self.send_json(200, {"rules": d.faults.dump()})
+                if method == "POST":
+                    rules = self.parse_json(body)
+                    rules = rules if isinstance(rules, list) else [rules]
+                    return self.send_json(200, {"ids": [d.faults.add(r) for r in rules]})
+                if method == "DELETE":
+                    d.faults.clear(int(parts[1]) if len(parts) > 1 else None)
+                    return self.send_json(200, {"rules": d.faults.dump()})
+            if what == "kill-after":
+                if method == "GET":
+                    return self.send_json(200, d.kill.state())
+                if method == "POST":
+                    spec = self.parse_json(body) or {}
+                    writes = int(spec.get("writes", 0))
+                    pid = spec.get("pid")
+                    if writes > 0 and not isinstance(pid, int):
+                        raise ApiError(400, "kill-after needs an integer pid")
+                    d.kill.arm(writes, pid, int(spec.get("signal", signal.SIGKILL)),
+                               spec.get("when", "before-response"))
+                    return self.send_json(200, {"armed": writes > 0})
+            if what == "images":
+                if method == "POST":
+                    spec = self.parse_json(body) or {}
+                    missing = spec.get("missing", [])
+                    if not isinstance(missing, list) or \
+                            not all(isinstance(m, str) and m.startswith("/images/")
+                                    for m in missing):
+                        raise ApiError(400, "missing must be a list of /images/... paths")
+                    with d.images_lock:
+                        d.missing_images = set(missing)
+                elif method != "GET":
+                    raise ApiError(405, "images: GET or POST")
+                with d.images_lock:
+                    return self.send_json(200, {"missing": sorted(d.missing_images)})
+            if what == "operator" and method == "POST":
+                spec = self.parse_json(body) or {}
+                with d.store.lock:
+                    if "enabled" in spec:
+                        d.store.operator_enabled = bool(spec["enabled"])
+                    if "clearErrors" in spec:
+                        d.store.clear_errors = bool(spec["clearErrors"])
+                    if "clearDelay" in spec:
+                        d.store.clear_delay = float(spec["clearDelay"])
+                if "tick" in spec:
+                    d.tick_seconds = float(spec["tick"])
+                return self.send_json(200, {"enabled": d.store.operator_enabled,
+                                            "clearErrors": d.store.clear_errors,
+                                            "clearDelay": d.store.clear_delay,
+                                            "tick": d.tick_seconds})
+            raise ApiError(404, "unknown control request %s %s" % (method, path))
+        except ApiError as err:
+            self.send_json(err.code, err.status())
+        except (ValueError, TypeError, KeyError) as exc:
+            self.send_json(400, ApiError(400, "bad control request: %s" % exc).status())
+
+    def control_objects(self, method, rest, q, body):
+        store = self.server.double.store
+        if not rest and method == "GET":
+            ns = q("namespace") or None
+            items = b",".join(e.raw for e in store.all_entries(ns))
+            return self.send(200, b'{"items":[' + items + b"]}")
+        if len(rest) == 2 and method == "GET":
+            return self.send(200, store.get(rest[0], rest[1]).raw)
+        if len(rest) == 2 and method == "PUT":
+            obj = self.parse_json(body)
+            if not isinstance(obj, dict):
+                raise ApiError(400, "body is not a JSON object")
+            return self.send(200, store.put_raw(rest[0], rest[1], obj).raw)
+        raise ApiError(404, "unknown control request")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, addr, double, control_only=False):
+        self.address_family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        self.double = double
+        self.control_only = control_only
+        super().__init__(addr, Handler)
+
+    def server_bind(self):
+        # HTTPServer.server_bind would do a reverse DNS lookup (getfqdn); skip it.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "localhost", self.server_address[1]
+
+
+def write_port_file(path, port):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.replace(tmp, path)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="kube_double.py", description="Kubernetes API test double for BareMetalHosts "
+        "(see tests/KUBE_DOUBLE.md).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file")
+    p.add_argument("--control-port-file")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--client-ca")
+    p.add_argument("--require-client-cert", action="store_true")
+    p.add_argument("--token")
+    p.add_argument("--token-file")
+    p.add_argument("--seed", action="append", default=[])
+    p.add_argument("--gen", type=int, default=0)
+    p.add_argument("--gen-seed", type=int, default=1)
+    p.add_argument("--fault", action="append", default=[])
+    p.add_argument("--tick", type=float, default=1.0)
+    p.add_argument("--no-operator", action="store_true")
+    p.add_argument("--clear-errors", action="store_true")
+    p.add_argument("--clear-delay", type=float, default=0.0)
+    p.add_argument("--log-max", type=int, default=200000)
+    p.add_argument("--log-body-max", type=int, default=65536)
+    p.add_argument("--page-max", type=int, default=0)
+    p.add_argument("--missing-image", action="append", default=[])
+    p.add_argument("--kill-after", metavar="WRITES,PID[,SIGNAL[,WHEN]]")
+    p.add_argument("-v", "--verbose", action="store_true")
+    a = p.parse_args(argv)
+    if bool(a.tls_cert) != bool(a.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    if (a.client_ca or a.require_client_cert) and not a.tls_cert:
+        p.error("--client-ca needs --tls-cert/--tls-key")
+    if a.require_client_cert and not a.client_ca:
+        p.error("--require-client-cert needs --client-ca")
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    double = Double(args)
+    try:
+        for f in args.seed:
+            with open(f, "rb") as fh:
+                double.store.seed(load_documents(fh.read()))
+        if args.gen:
+            double.store.seed(generate_hosts(args.gen, args.gen_seed))
+        for f in args.fault:
+            double.faults.add(parse_compact_fault(f))
+        if args.kill_after:
+            ka = args.kill_after.split(",")
+            if not 2 <= len(ka) <= 4:
+                raise ValueError("--kill-after takes WRITES,PID[,SIGNAL[,WHEN]]")
+            try:
+                nums = [int(x) for x in ka[:3]]
+            except ValueError:
+                raise ValueError("--kill-after takes WRITES,PID[,SIGNAL[,WHEN]] (integers)")
+            double.kill.arm(nums[0], nums[1], nums[2] if len(nums) > 2 else 9,
+                            ka[3] if len(ka) > 3 else "before-response")
+    except (OSError, ValueError, ApiError) as exc:
+        sys.stderr.write("kube_double: %s\n" % exc)
+        return 2
+    server = Server((args.host, args.port), double)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            ctx.load_verify_locations(args.client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED if args.require_client_cert \
+                else ssl.CERT_OPTIONAL
+        # Handshake in the connection's thread (Handler.setup), not in the accept loop.
+        server.socket = ctx.wrap_socket(server.socket, server_side=True,
+                                        do_handshake_on_connect=False)
+    double.port = server.server_address[1]
+    double.disc = discovery(double.port)
+    ctl = None
+    if args.control_port_file:
+        ctl = Server((args.host, 0), double, control_only=True)
+        write_port_file(args.control_port_file, ctl.server_address[1])
+        threading.Thread(target=ctl.serve_forever, daemon=True).start()
+    if args.port_file:
+        write_port_file(args.port_file, double.port)
+    # Files first, then stdout: whichever a test waits for, everything is ready.
+    print("listening %d" % double.port, flush=True)
+    if ctl:
+        print("control %d" % ctl.server_address[1], flush=True)
+    threading.Thread(target=double.ticker, daemon=True).start()
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except SystemExit:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
