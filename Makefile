@@ -93,6 +93,8 @@ $(B)/bench/%: tests/bench/%.c $(B)/libbmhguard.a $(HDRS)
 # The README's test command: unit tests, integration tests against the real binary, bounded fuzzing.
 test: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory cel-js >/dev/null 2>&1 || \
+	  echo "test: could not install the CEL evaluator from npm; the CEL pre-filter test will skip"
 	@tests/run.sh $(B)
 	@$(MAKE) --no-print-directory fuzz
 
