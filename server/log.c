@@ -1,0 +1,117 @@
+/* log.c - structured logs: one JSON object per line on stderr (time, level, msg, fields). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+int
+log_parse_level(const char *s, enum log_level *level)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcmp(s, level_names[i]) == 0) {
+			*level = (enum log_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+log_level_str(enum log_level level)
+{
+	return (unsigned)level < sizeof(level_names) / sizeof(level_names[0]) ?
+	    level_names[level] : "unknown";
+}
+
+int
+log_enabled(const struct logger *lg, enum log_level level)
+{
+	return level >= lg->min;
+}
+
+static void
+format_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char sec[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03ldZ", sec, ts.tv_nsec / 1000000L);
+}
+
+static void
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w <= 0)
+			return;	/* a log line is not worth blocking or failing over */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+void
+log_write(const struct logger *lg, enum log_level level, const char *msg, json_object *fields)
+{
+	char when[48];
+	json_object *line;
+	const char *text;
+	size_t n;
+	char *buf;
+
+	if (!log_enabled(lg, level)) {
+		json_object_put(fields);
+		return;
+	}
+	format_time(when, sizeof(when));
+	line = json_object_new_object();
+	if (line == NULL) {
+		json_object_put(fields);
+		return;
+	}
+	json_object_object_add(line, "time", json_object_new_string(when));
+	json_object_object_add(line, "level", json_object_new_string(log_level_str(level)));
+	json_object_object_add(line, "msg", json_object_new_string(msg));
+	if (fields != NULL) {
+		json_object_object_foreach(fields, key, val)
+			json_object_object_add(line, key, json_object_get(val));
+		json_object_put(fields);
+	}
+	text = json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	n = strlen(text);
+	buf = malloc(n + 1);
+	if (buf != NULL) {
+		memcpy(buf, text, n);
+		buf[n] = '\n';
+		write_all(lg->fd, buf, n + 1);
+		free(buf);
+	}
+	json_object_put(line);
+}
+
+void
+log_simple(const struct logger *lg, enum log_level level, const char *msg, const char *key,
+    const char *value)
+{
+	json_object *fields = NULL;
+
+	if (!log_enabled(lg, level))
+		return;
+	if (key != NULL) {
+		fields = json_object_new_object();
+		if (fields != NULL)
+			json_object_object_add(fields, key, json_object_new_string(value ? value : ""));
+	}
+	log_write(lg, level, msg, fields);
+}

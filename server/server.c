@@ -1,0 +1,631 @@
+/* server.c - the webhook server: TLS admission endpoint plus a plain health/metrics port. */
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <microhttpd.h>
+
+#include "certstore.h"
+#include "listen.h"
+#include "metrics.h"
+#include "review.h"
+#include "server.h"
+
+/* TLS 1.2 and 1.3 only; GnuTLS's NORMAL set otherwise. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define PLAIN_MAX_CONNECTIONS 64
+#define CERT_POLL_SECONDS 1
+#define BODY_PREALLOC ((size_t)64 << 10)
+
+static const char bench_body[] =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"response\":"
+    "{\"uid\":\"00000000-0000-0000-0000-000000000000\",\"allowed\":true}}";
+
+/* What the worker threads share. Set up before the daemons start; afterwards only atomics
+ * change. */
+struct server {
+	const struct server_config *cfg;
+	const struct policy *pol;
+	struct logger log;
+	struct metrics *metrics;
+	struct certstore *certs;
+	struct MHD_Daemon *tls, *plain;
+	atomic_int shutting_down;
+	atomic_llong cert_not_after;
+};
+
+enum route {
+	ROUTE_ANSWERED = 0,	/* answered on the headers alone (404, 405, 413, 415) */
+	ROUTE_WEBHOOK,
+	ROUTE_BENCH
+};
+
+/* One request on the webhook port, from its headers to its completion. */
+struct request {
+	struct timespec start;
+	enum route route;
+	unsigned status;	/* 0 until a response is queued */
+	char *body;
+	size_t len, cap;
+};
+
+static double
+seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Queue resp with the headers every answer carries. Takes over resp. */
+static enum MHD_Result
+queue(struct server *srv, struct MHD_Connection *c, unsigned status, struct MHD_Response *resp,
+    const char *content_type)
+{
+	enum MHD_Result r;
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	if (atomic_load(&srv->shutting_down))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	r = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result
+answer_static(struct server *srv, struct MHD_Connection *c, struct request *rq, unsigned status,
+    const char *body)
+{
+	if (rq != NULL)
+		rq->status = status;
+	return queue(srv, c, status, MHD_create_response_from_buffer(strlen(body), (void *)body,
+	    MHD_RESPMEM_PERSISTENT), "application/json");
+}
+
+/* {"error": msg}, escaped by json-c. */
+static enum MHD_Result
+answer_error(struct server *srv, struct MHD_Connection *c, struct request *rq, unsigned status,
+    const char *msg)
+{
+	json_object *o = json_object_new_object();
+	const char *text;
+	enum MHD_Result r;
+
+	if (o == NULL)
+		return MHD_NO;
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	rq->status = status;
+	r = queue(srv, c, status, MHD_create_response_from_buffer(strlen(text), (void *)text,
+	    MHD_RESPMEM_MUST_COPY), "application/json");
+	json_object_put(o);
+	return r;
+}
+
+static void
+free_result(void *cls)
+{
+	struct review_result *res = cls;
+
+	review_result_free(res);
+	free(res);
+}
+
+static void
+log_changes(struct server *srv, const struct review_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < res->nchanges; i++) {
+		const struct review_change *ch = &res->changes[i];
+		enum log_level lvl = ch->action == REVIEW_WITHHOLD ? LOG_WARN : LOG_INFO;
+		json_object *f;
+
+		if (!log_enabled(&srv->log, lvl))
+			continue;
+		f = json_object_new_object();
+		if (f == NULL)
+			return;
+		json_object_object_add(f, "namespace", json_object_new_string(res->namespace));
+		json_object_object_add(f, "name", json_object_new_string(res->name));
+		json_object_object_add(f, "uid", json_object_new_string(res->uid));
+		json_object_object_add(f, "field", json_object_new_string(review_field_str(ch->field)));
+		json_object_object_add(f, "action", json_object_new_string(review_action_str(ch->action)));
+		json_object_object_add(f, "from", json_object_new_string(ch->from ? ch->from : ""));
+		json_object_object_add(f, "to", json_object_new_string(ch->to ? ch->to : ""));
+		log_write(&srv->log, lvl,
+		    ch->action == REVIEW_REWRITE ? "rewrote image URL" :
+		    ch->action == REVIEW_WOULD_REWRITE ? "would rewrite image URL (--mode warn)" :
+		    "withheld rewrite: spec alone would make the operator deprovision the host; "
+		    "run bmhguard repair", f);
+	}
+}
+
+/* The one place a review is decided: exactly what `bmhguard review` runs. */
+static enum MHD_Result
+answer_review(struct server *srv, struct MHD_Connection *c, struct request *rq)
+{
+	struct review_result *res;
+	struct MHD_Response *resp;
+	char err[256];
+
+	res = calloc(1, sizeof(*res));
+	if (res == NULL)
+		return answer_error(srv, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	if (review_handle(srv->pol, rq->body ? rq->body : "", rq->len, res, err, sizeof(err)) < 0) {
+		free_result(res);
+		metrics_observe_review(srv->metrics, REVIEW_REJECTED, NULL, 0);
+		log_simple(&srv->log, LOG_WARN, "review rejected", "error", err);
+		return answer_error(srv, c, rq, MHD_HTTP_BAD_REQUEST, err);
+	}
+	metrics_observe_review(srv->metrics, res->outcome, res->changes, res->nchanges);
+	log_changes(srv, res);
+	rq->status = MHD_HTTP_OK;
+	/* The response bytes go out without a copy; MHD frees the result once they are sent. */
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(res->response_len, res->response,
+	    free_result, res);
+	if (resp == NULL) {
+		free_result(res);
+		return MHD_NO;
+	}
+	return queue(srv, c, MHD_HTTP_OK, resp, "application/json");
+}
+
+/* application/json, in any case, optionally with parameters (charset). */
+static int
+is_json(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL)
+		return 0;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return strncasecmp(ct, "application/json", n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
+}
+
+/* Decide on the headers alone: returns 1 when rq may read a body, 0 when answered. */
+static int
+check_headers(struct server *srv, struct MHD_Connection *c, struct request *rq, const char *url,
+    const char *method, enum MHD_Result *ret)
+{
+	const char *cl;
+
+	if (strcmp(url, SERVER_WEBHOOK_PATH) == 0)
+		rq->route = ROUTE_WEBHOOK;
+	else if (srv->cfg->bench_fixed_route && strcmp(url, SERVER_BENCH_PATH) == 0)
+		rq->route = ROUTE_BENCH;
+	else {
+		*ret = answer_error(srv, c, rq, MHD_HTTP_NOT_FOUND, "not found");
+		return 0;
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+		struct MHD_Response *resp;
+		static const char msg[] = "{\"error\":\"method not allowed; use POST\"}";
+
+		rq->route = ROUTE_ANSWERED;
+		rq->status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		resp = MHD_create_response_from_buffer(strlen(msg), (void *)msg, MHD_RESPMEM_PERSISTENT);
+		if (resp != NULL)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+		*ret = queue(srv, c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, "application/json");
+		return 0;
+	}
+	if (!is_json(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		rq->route = ROUTE_ANSWERED;
+		*ret = answer_error(srv, c, rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+		    "content type must be application/json");
+		return 0;
+	}
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		unsigned long long n = strtoull(cl, NULL, 10);
+
+		if (n > srv->cfg->max_body) {
+			/* Answered before the body is read; MHD closes the connection after. */
+			rq->route = ROUTE_ANSWERED;
+			*ret = answer_error(srv, c, rq, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "request body larger than --max-body");
+			return 0;
+		}
+		/* Room for typical reviews up front; beyond that memory follows the bytes that
+		 * actually arrive, so a large announced length alone costs nothing. */
+		rq->cap = n < BODY_PREALLOC ? (size_t)n : BODY_PREALLOC;
+		if (rq->cap > 0 && (rq->body = malloc(rq->cap)) == NULL)
+			rq->cap = 0;
+	}
+	return 1;
+}
+
+static int
+append_body(struct server *srv, struct request *rq, const char *data, size_t n)
+{
+	if (n > srv->cfg->max_body - rq->len)
+		return -1;
+	if (rq->len + n > rq->cap) {
+		size_t ncap = rq->cap ? rq->cap : 16384;
+		char *nb;
+
+		while (ncap < rq->len + n)
+			ncap *= 2;
+		if (ncap > srv->cfg->max_body)
+			ncap = srv->cfg->max_body;
+		nb = realloc(rq->body, ncap);
+		if (nb == NULL)
+			return -1;
+		rq->body = nb;
+		rq->cap = ncap;
+	}
+	memcpy(rq->body + rq->len, data, n);
+	rq->len += n;
+	return 0;
+}
+
+static enum MHD_Result
+on_webhook(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+	struct server *srv = cls;
+	struct request *rq = *req_cls;
+	enum MHD_Result ret = MHD_YES;
+
+	(void)version;
+	if (rq == NULL) {
+		rq = calloc(1, sizeof(*rq));
+		if (rq == NULL)
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &rq->start);
+		*req_cls = rq;
+		metrics_inflight_add(srv->metrics, 1);
+		if (!check_headers(srv, c, rq, url, method, &ret))
+			return ret;
+		return MHD_YES;
+	}
+	if (rq->route == ROUTE_ANSWERED || rq->status != 0) {
+		*upload_data_size = 0;	/* MHD is discarding a body we already answered */
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (append_body(srv, rq, upload_data, *upload_data_size) < 0) {
+			/* Chunked bodies have no length up front: stop reading, drop the connection. */
+			log_simple(&srv->log, LOG_WARN, "request body over --max-body; connection closed",
+			    NULL, NULL);
+			return MHD_NO;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (rq->route == ROUTE_BENCH)
+		return answer_static(srv, c, rq, MHD_HTTP_OK, bench_body);
+	return answer_review(srv, c, rq);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct server *srv = cls;
+	struct request *rq = *req_cls;
+
+	(void)c;
+	if (rq == NULL)
+		return;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && log_enabled(&srv->log, LOG_DEBUG))
+		log_simple(&srv->log, LOG_DEBUG, "request ended without a complete response", "reason",
+		    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "idle timeout" :
+		    toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client closed" :
+		    toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown" : "error");
+	metrics_observe_http(srv->metrics, rq->status, seconds_since(&rq->start));
+	metrics_inflight_add(srv->metrics, -1);
+	free(rq->body);
+	free(rq);
+	*req_cls = NULL;
+}
+
+static int
+is_ready(struct server *srv, const char **why)
+{
+	long long na = atomic_load(&srv->cert_not_after);
+
+	if (atomic_load(&srv->shutting_down)) {
+		*why = "shutting down";
+		return 0;
+	}
+	if (na <= (long long)time(NULL)) {
+		*why = "no valid serving certificate";
+		return 0;
+	}
+	return 1;
+}
+
+static enum MHD_Result
+on_plain(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+	struct server *srv = cls;
+	const char *why;
+	char *text;
+	size_t len = 0;
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_cls;
+	if (strcmp(url, "/healthz") != 0 && strcmp(url, "/readyz") != 0 && strcmp(url, "/metrics") != 0)
+		return answer_static(srv, c, NULL, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return answer_static(srv, c, NULL, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "{\"error\":\"method not allowed; use GET\"}");
+	if (strcmp(url, "/healthz") == 0)
+		return answer_static(srv, c, NULL, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+	if (strcmp(url, "/readyz") == 0) {
+		if (is_ready(srv, &why))
+			return answer_static(srv, c, NULL, MHD_HTTP_OK, "{\"status\":\"ready\"}");
+		return answer_static(srv, c, NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    atomic_load(&srv->shutting_down) ? "{\"status\":\"shutting down\"}" :
+		    "{\"status\":\"no valid serving certificate\"}");
+	}
+	text = metrics_render(srv->metrics, srv->cfg->version, &len);
+	if (text == NULL)
+		return MHD_NO;
+	return queue(srv, c, MHD_HTTP_OK, MHD_create_response_from_buffer(len, text,
+	    MHD_RESPMEM_MUST_FREE), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+/* libmicrohttpd's own messages (mostly about misbehaving clients) as debug log lines. */
+static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	struct server *srv = cls;
+	char buf[512];
+	size_t n;
+
+	if (!log_enabled(&srv->log, LOG_DEBUG))
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_simple(&srv->log, LOG_DEBUG, "libmicrohttpd", "detail", buf);
+}
+
+static int
+start_tls(struct server *srv, int fd, char *err, size_t errlen)
+{
+	const struct server_config *cfg = srv->cfg;
+	/* libmicrohttpd splits the connection limit between its workers: keep each at one or more. */
+	unsigned threads = cfg->threads < cfg->max_connections ? cfg->threads : cfg->max_connections;
+	unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	    MHD_USE_ERROR_LOG;
+
+	srv->tls = MHD_start_daemon(flags, 0, NULL, NULL, on_webhook, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 1 ? threads : 0),
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, certstore_retrieve,
+	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+	    MHD_OPTION_END);
+	if (srv->tls == NULL) {
+		snprintf(err, errlen, "cannot start the TLS listener on %s", cfg->listen);
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+start_plain(struct server *srv, int fd, char *err, size_t errlen)
+{
+	srv->plain = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, on_plain, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)PLAIN_MAX_CONNECTIONS,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg->idle_timeout,
+	    MHD_OPTION_END);
+	if (srv->plain == NULL) {
+		snprintf(err, errlen, "cannot start the plain listener on %s", srv->cfg->plain_listen);
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+publish_cert(struct server *srv)
+{
+	time_t na = certstore_not_after(srv->certs);
+
+	atomic_store(&srv->cert_not_after, (long long)na);
+	metrics_set_cert_expiry(srv->metrics, na);
+}
+
+static void
+log_cert(struct server *srv, const char *msg)
+{
+	json_object *f = json_object_new_object();
+	char when[32];
+	time_t na = certstore_not_after(srv->certs);
+	struct tm tm;
+
+	if (f == NULL)
+		return;
+	gmtime_r(&na, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(f, "cert", json_object_new_string(srv->cfg->tls_cert));
+	json_object_object_add(f, "sha256", json_object_new_string(certstore_fingerprint(srv->certs)));
+	json_object_object_add(f, "not_after", json_object_new_string(when));
+	log_write(&srv->log, LOG_INFO, msg, f);
+}
+
+static void
+reload_certs(struct server *srv, int force)
+{
+	char err[512];
+	int r = certstore_reload(srv->certs, force, err, sizeof(err));
+
+	if (r == 0)
+		return;
+	metrics_cert_reload(srv->metrics, r > 0);
+	if (r < 0) {
+		log_simple(&srv->log, LOG_ERROR, "new certificate refused; still serving the previous one",
+		    "error", err);
+		return;
+	}
+	publish_cert(srv);
+	log_cert(srv, "serving certificate reloaded");
+}
+
+static void
+log_listening(struct server *srv, unsigned port, unsigned plain_port)
+{
+	json_object *f = json_object_new_object();
+
+	if (f == NULL)
+		return;
+	json_object_object_add(f, "listen", json_object_new_string(srv->cfg->listen));
+	json_object_object_add(f, "port", json_object_new_int((int)port));
+	json_object_object_add(f, "plain_listen", json_object_new_string(srv->cfg->plain_listen));
+	json_object_object_add(f, "plain_port", json_object_new_int((int)plain_port));
+	json_object_object_add(f, "threads", json_object_new_int((int)srv->cfg->threads));
+	json_object_object_add(f, "version", json_object_new_string(srv->cfg->version));
+	json_object_object_add(f, "tls", json_object_new_string("libmicrohttpd/GnuTLS, TLS 1.2+"));
+	json_object_object_add(f, "bench_fixed_route", json_object_new_boolean(srv->cfg->bench_fixed_route));
+	log_write(&srv->log, LOG_INFO, "listening", f);
+}
+
+/* Stop accepting, let in-flight requests finish for up to the grace period, then stop. */
+static void
+shut_down(struct server *srv, int sig)
+{
+	struct timespec t0, tick = { 0, 10 * 1000 * 1000 };
+	MHD_socket lfd;
+	long left;
+	char detail[64];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Last resort if stopping the daemons ever wedged: SIGALRM is not blocked, and its default
+	 * action ends the process, so shutdown stays bounded whatever happens below. */
+	signal(SIGALRM, SIG_DFL);
+	alarm(srv->cfg->grace_period + 10);
+	atomic_store(&srv->shutting_down, 1);
+	snprintf(detail, sizeof(detail), "%s, %ld in flight", strsignal(sig),
+	    metrics_inflight(srv->metrics));
+	log_simple(&srv->log, LOG_INFO, "shutting down", "reason", detail);
+	lfd = MHD_quiesce_daemon(srv->tls);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+	while ((left = metrics_inflight(srv->metrics)) > 0 &&
+	    seconds_since(&t0) < (double)srv->cfg->grace_period)
+		nanosleep(&tick, NULL);
+	if (left > 0) {
+		snprintf(detail, sizeof(detail), "%ld", left);
+		log_simple(&srv->log, LOG_WARN, "grace period over; dropping in-flight requests",
+		    "requests", detail);
+	}
+	MHD_stop_daemon(srv->tls);
+	srv->tls = NULL;
+	MHD_stop_daemon(srv->plain);
+	srv->plain = NULL;
+	alarm(0);
+	log_simple(&srv->log, LOG_INFO, "stopped", NULL, NULL);
+}
+
+void
+server_config_defaults(struct server_config *cfg)
+{
+	cpu_set_t cpus;
+	/* The CPUs this process may run on (a container's cpuset), not every CPU of the node. */
+	long n = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) :
+	    sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen = ":8443";
+	cfg->plain_listen = ":8080";
+	cfg->threads = n > 0 ? (unsigned)n : 1;
+	cfg->max_body = REVIEW_DEFAULT_MAX_BODY;
+	cfg->idle_timeout = 30;
+	cfg->max_connections = 1000;
+	cfg->grace_period = 10;
+	cfg->log_level = LOG_INFO;
+	cfg->version = "unknown";
+}
+
+int
+server_run(const struct server_config *cfg, const struct policy *pol, char *err, size_t errlen)
+{
+	struct server srv;
+	sigset_t sigs;
+	int tls_fd = -1, plain_fd = -1, sig, rc = -1;
+	unsigned port = 0, plain_port = 0;
+	struct timespec poll = { CERT_POLL_SECONDS, 0 };
+
+	memset(&srv, 0, sizeof(srv));
+	srv.cfg = cfg;
+	srv.pol = pol;
+	srv.log.min = cfg->log_level;
+	srv.log.fd = STDERR_FILENO;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGPIPE);
+	/* Before any thread starts, so every thread inherits the mask and only sigtimedwait sees them. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if ((srv.metrics = metrics_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (certstore_open(cfg->tls_cert, cfg->tls_key, &srv.certs, err, errlen) < 0)
+		goto out;
+	publish_cert(&srv);
+	if (listen_open(cfg->listen, &tls_fd, &port, err, errlen) < 0 ||
+	    listen_open(cfg->plain_listen, &plain_fd, &plain_port, err, errlen) < 0)
+		goto out;
+	if (start_tls(&srv, tls_fd, err, errlen) < 0) {
+		tls_fd = -1;
+		goto out;
+	}
+	tls_fd = -1;
+	if (start_plain(&srv, plain_fd, err, errlen) < 0) {
+		plain_fd = -1;
+		goto out;
+	}
+	plain_fd = -1;
+	log_cert(&srv, "serving certificate loaded");
+	log_listening(&srv, port, plain_port);
+	for (;;) {
+		sig = sigtimedwait(&sigs, NULL, &poll);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP || sig < 0)
+			reload_certs(&srv, sig == SIGHUP);
+	}
+	shut_down(&srv, sig);
+	rc = 0;
+out:
+	if (srv.tls != NULL)
+		MHD_stop_daemon(srv.tls);
+	if (srv.plain != NULL)
+		MHD_stop_daemon(srv.plain);
+	if (tls_fd >= 0)
+		close(tls_fd);
+	if (plain_fd >= 0)
+		close(plain_fd);
+	certstore_free(srv.certs);
+	metrics_free(srv.metrics);
+	return rc;
+}

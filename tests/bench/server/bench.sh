@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# bench.sh - `make bench-server`: wrk against a real `bmhguard serve` over HTTPS keep-alive.
+#
+# usage: tests/bench/server/bench.sh BUILD_DIR
+# Posts a realistic ~8 KB UPDATE review (make_review.py) with 16 connections to (a) the webhook
+# path (full decision and patch) and (b) the fixed route that --bench-fixed-route enables (the
+# transport ceiling), on the same server process, alternating for BENCH_ROUNDS (3) rounds of
+# BENCH_SECONDS (5) each and reporting each one's median round. Prints
+# req/s, p50, p99 and the server's peak RSS (VmHWM). BENCH_SOAK=1 adds a soak: RSS after
+# 100,000 reviews and again after 500,000 (SOAK_REQUESTS; SOAK_MAX_SECONDS caps the time),
+# which should stay flat. BENCH_REVIEW=FILE posts that review instead (for example
+# tests/data/bench-update-review.json, the request of `make bench`, which takes the withhold path).
+set -euo pipefail
+build=${1:?usage: bench.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../../.." && pwd)
+bin=$(cd "$top" && cd "$build" && pwd)/bmhguard
+secs=${BENCH_SECONDS:-5}
+rounds=${BENCH_ROUNDS:-3}
+conns=${BENCH_CONNECTIONS:-16}
+threads=${BENCH_WRK_THREADS:-1}	# one client thread: on a small machine it leaves the server the other CPUs
+work=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "bench-server: wrk is not installed (make deps)" >&2; exit 2; }
+if [ -n "${BENCH_REVIEW:-}" ]; then
+	cp "$BENCH_REVIEW" "$work/review.json"
+else
+	BMHGUARD_TOP=$top SHARED_DIR=${SHARED_DIR:-$top/../shared} python3 "$here/make_review.py" "$work/review.json"
+fi
+DEVCERT_OPENSSL=1 "$top/server/devcert.sh" "$work/certs" >/dev/null
+"$bin" serve --listen 127.0.0.1:0 --plain-listen 127.0.0.1:0 --tls-cert "$work/certs/tls.crt" \
+	--tls-key "$work/certs/tls.key" --bench-fixed-route 2>"$work/serve.log" &
+pid=$!
+for _ in $(seq 100); do grep -q '"msg":"listening"' "$work/serve.log" 2>/dev/null && break; sleep 0.05; done
+sleep 0.2
+port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$work/serve.log")
+plain=$(sed -n 's/.*"plain_port":\([0-9]*\).*/\1/p' "$work/serve.log")
+[ -n "$port" ] || { cat "$work/serve.log"; echo "bench-server: server did not start" >&2; exit 1; }
+nproc=$(nproc)
+echo "bench-server: $(basename "$bin") serve, $(grep -o '"threads":[0-9]*' "$work/serve.log" | cut -d: -f2) server threads, wrk -t$threads -c$conns -d${secs}s, $nproc CPUs shared by client and server, body $(wc -c <"$work/review.json") bytes"
+
+rss_kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$pid/status"; }
+# Reviews answered on the mutate path (the fixed route is not counted).
+served() { curl -s "http://127.0.0.1:$plain/metrics" | awk '/^bmhguard_admission_requests_total/ { n += $2 } END { print n + 0 }'; }
+
+wrk_once() {	# path seconds -> "rps p50_us p99_us requests non2xx errors"
+	BENCH_BODY="$work/review.json" BENCH_PATH="$1" wrk -t"$threads" -c"$conns" -d"$2s" --latency \
+		-s "$here/post.lua" "https://127.0.0.1:$port" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out" >&2; exit 1; }
+	local line; line=$(grep '^BENCH ' "$work/wrk.out") || { cat "$work/wrk.out" >&2; exit 1; }
+	eval "$(echo "$line" | sed 's/^BENCH //')"
+	# shellcheck disable=SC2154 # set by the eval of wrk's summary line
+	echo "$rps $p50_us $p99_us $requests $non2xx $errors"
+}
+
+report() {	# label "rps p50 p99 requests non2xx errors"
+	set -- "$1" $2
+	printf '%-36s %7.0f req/s  p50 %6.3f ms  p99 %6.3f ms  peak RSS %5.1f MiB  (%d requests, %d non-200, %d socket errors)\n' \
+		"$1" "$2" "$(echo "$3 / 1000" | bc -l)" "$(echo "$4 / 1000" | bc -l)" \
+		"$(echo "$(rss_kib VmHWM) / 1024" | bc -l)" "$5" "$6" "$7"
+}
+
+# Warm-up: handshakes, allocator arenas, page faults.
+wrk_once /mutate-metal3-io-v1alpha1-baremetalhost 2 >/dev/null
+# (a) and (b) alternate for BENCH_ROUNDS rounds, so a burst of other load on the machine hits
+# both alike; each reports its median round.
+: >"$work/a" ; : >"$work/b"
+for _ in $(seq "$rounds"); do
+	wrk_once /mutate-metal3-io-v1alpha1-baremetalhost "$secs" >>"$work/a"
+	wrk_once /bench-fixed "$secs" >>"$work/b"
+done
+median() { sort -n "$1" | sed -n "$(( (rounds + 1) / 2 ))p"; }
+a=$(median "$work/a") b=$(median "$work/b")
+report "(a) full mutate path" "$a"
+report "(b) fixed route (transport ceiling)" "$b"
+printf '(a)/(b) = %.0f%% (goal >= 60%%); median of %d rounds of %ds each; load average %s\n' \
+	"$(echo "100 * ${a%% *} / ${b%% *}" | bc -l)" "$rounds" "$secs" "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "${BENCH_SOAK:-0}" = 1 ]; then
+	total=${SOAK_REQUESTS:-500000}
+	soak_deadline=$((SECONDS + ${SOAK_MAX_SECONDS:-600}))
+	rss100=
+	echo "soak: full mutate path until $total reviews (at most ${SOAK_MAX_SECONDS:-600}s)"
+	while [ "$SECONDS" -lt "$soak_deadline" ]; do
+		n=$(served)
+		if [ -z "$rss100" ] && [ "$n" -ge 100000 ]; then
+			rss100=$(rss_kib VmRSS)
+			printf 'soak: RSS after %d requests: %.1f MiB (goal <= 16 MiB)\n' "$n" "$(echo "$rss100 / 1024" | bc -l)"
+		fi
+		[ "$n" -ge "$total" ] && break
+		wrk_once /mutate-metal3-io-v1alpha1-baremetalhost 5 >/dev/null
+	done
+	[ -n "$rss100" ] || rss100=$(rss_kib VmRSS)
+	rss_end=$(rss_kib VmRSS)
+	printf 'soak: RSS after %d requests: %.1f MiB (after 100k: %.1f MiB; growth %+.1f MiB); peak %.1f MiB\n' \
+		"$n" "$(echo "$rss_end / 1024" | bc -l)" "$(echo "$rss100 / 1024" | bc -l)" \
+		"$(echo "($rss_end - $rss100) / 1024" | bc -l)" "$(echo "$(rss_kib VmHWM) / 1024" | bc -l)"
+fi
+kill -TERM "$pid"; wait "$pid"; pid=
