@@ -24,7 +24,7 @@ LDLIBS_ALL = $(PKG_LIBS) -lpthread $(EXTRA_LDFLAGS)
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
 	libmicrohttpd-dev libjson-c-dev libssl-dev libcurl4-openssl-dev libyaml-dev \
 	curl openssl python3 python3-yaml python3-jsonpatch python3-jsonschema \
-	valgrind wrk gnutls-bin
+	valgrind wrk gnutls-bin time
 
 # The library: every module in src/ and server/ but the tool's main and the fuzz targets.
 LIB_SRCS  := $(filter-out src/main.c %_fuzz.c,$(wildcard src/*.c server/*.c))
