@@ -130,9 +130,9 @@ fuzz: deps $(FUZZ_BINS)
 	  name=$$(basename $$f); corpus=$$(dirname $${f#build-fuzz/})/corpus/$${name%_fuzz}; \
 	  work=build-fuzz/work/$$name; mkdir -p $$work; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS)s on $$corpus"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -artifact_prefix=$$work/ -rss_limit_mb=2048 -print_final_stats=1 \
 	    $$work $$corpus > build-fuzz/$$name.log 2>&1 || { tail -40 build-fuzz/$$name.log; exit 1; }; \
-	  grep -E 'stat::number_of_executed_runs' build-fuzz/$$name.log; \
+	  grep -E 'stat::number_of_executed_units' build-fuzz/$$name.log; \
 	done
 
 bench: all

@@ -24,6 +24,55 @@ has_non_ascii(const char *text, size_t len)
 	return (acc & high) != 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, at
+ * most U+10FFFF), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		lo = c == 0xe0 ? 0xa0 : 0x80;
+		hi = c == 0xed ? 0x9f : 0xbf;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		lo = c == 0xf0 ? 0x90 : 0x80;
+		hi = c == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		return 0;
+	}
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* json-c's VALIDATE_UTF8 lets overlong forms and UTF-16 surrogates through; this does not. */
+static int
+utf8_check(const char *text, size_t len, char *err, size_t errlen)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0, n;
+
+	while (i < len) {
+		if (s[i] < 0x80) {
+			i++;
+		} else if ((n = utf8_len(s + i, len - i)) != 0) {
+			i += n;
+		} else {
+			snprintf(err, errlen, "invalid JSON at byte %zu: invalid UTF-8", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 codec_parse(const char *text, size_t len, json_object **out, char *err, size_t errlen)
 {
@@ -38,16 +87,28 @@ codec_parse(const char *text, size_t len, json_object **out, char *err, size_t e
 		snprintf(err, errlen, "input too large");
 		return -1;
 	}
+	if (has_non_ascii(text, len) && utf8_check(text, len, err, errlen) != 0)
+		return -1;
 	if ((tok = json_tokener_new_ex(CODEC_MAX_DEPTH)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	/* json-c's UTF-8 check costs a fifth of the parse; ASCII input (nearly every review) is
-	 * valid UTF-8 by construction and skips it */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-	    (has_non_ascii(text, len) ? JSON_TOKENER_VALIDATE_UTF8 : 0));
+	/* UTF-8 is checked above, and only when there is a non-ASCII byte: ASCII input (nearly
+	 * every review) is valid UTF-8 by construction */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	obj = json_tokener_parse_ex(tok, text, (int)len);
 	jerr = json_tokener_get_error(tok);
+	for (end = 0; end < len && memchr(" \t\r\n", text[end], 4) != NULL; end++)
+		;
+	if (jerr == json_tokener_continue && end < len && strchr("{[\"", text[end]) == NULL) {
+		/* a top-level number or literal ends only at end of input: signal it with a NUL */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		if ((jerr = json_tokener_get_error(tok)) == json_tokener_success) {
+			*out = obj;	/* NULL for "null" */
+			rc = 0;
+			goto out;
+		}
+	}
 	if (obj == NULL || jerr != json_tokener_success) {
 		if (jerr == json_tokener_continue)
 			snprintf(err, errlen, "invalid JSON: unexpected end of input");
@@ -69,7 +130,8 @@ codec_parse(const char *text, size_t len, json_object **out, char *err, size_t e
 	obj = NULL;
 	rc = 0;
 out:
-	json_object_put(obj);
+	if (rc != 0)
+		json_object_put(obj);
 	json_tokener_free(tok);
 	return rc;
 }
@@ -92,8 +154,13 @@ const char *
 codec_get_string(json_object *root, const char *const *path, size_t depth)
 {
 	json_object *v = codec_get(root, path, depth);
+	const char *s;
 
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	/* "\u0000" inside: a C string would end early and a rewrite would truncate the value */
+	return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
 }
 
 /*

@@ -130,7 +130,8 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 	struct review_result *r = d->res;
 	struct review_change *c;
 	char msg[WARNING_HARD_MAX * 2], fa[128], ta[128], audit[4096];
-	const char *who = r->name[0] ? r->name : "(new host)";
+	const char *name = r->name[0] ? r->name : "(new host)";
+	char who[128];
 	json_object *op;
 
 	c = realloc(r->changes, (r->nchanges + 1) * sizeof(*c));
@@ -146,20 +147,25 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 	if (c->from == NULL || c->to == NULL)
 		return -1;
 
+	/* namespace (<= 63) and name (<= 253): keep the warning under 256 by shortening the name,
+	 * never the part that says what changed */
+	snprintf(who, sizeof(who), "%.63s/%s", r->namespace, name);
+	if (strlen(who) > 100)
+		memcpy(who + 97, "...", 4);
 	authority_of(from, fa, sizeof(fa));
 	snprintf(ta, sizeof(ta), "%s", policy_target(d->policy));
 	switch (action) {
 	case REVIEW_REWRITE:
-		snprintf(msg, sizeof(msg), "bmhguard: %s/%s %s: host %s -> %s", r->namespace, who,
+		snprintf(msg, sizeof(msg), "bmhguard: %s %s: host %s -> %s", who,
 		    field_names[field], fa, ta);
 		break;
 	case REVIEW_WOULD_REWRITE:
-		snprintf(msg, sizeof(msg), "bmhguard (warn mode): %s/%s %s: would rewrite %s -> %s",
-		    r->namespace, who, field_names[field], fa, ta);
+		snprintf(msg, sizeof(msg), "bmhguard (warn mode): %s %s: would rewrite %s -> %s",
+		    who, field_names[field], fa, ta);
 		break;
 	case REVIEW_WITHHOLD:
-		snprintf(msg, sizeof(msg), "bmhguard: %s/%s %s kept on %s: rewriting spec alone would "
-		    "deprovision; run bmhguard repair", r->namespace, who, field_names[field], fa);
+		snprintf(msg, sizeof(msg), "bmhguard: %s %s kept on %s (rewriting would deprovision); "
+		    "run bmhguard repair", who, field_names[field], fa);
 		d->withheld = 1;
 		break;
 	}
@@ -211,11 +217,10 @@ spec_field(struct decision *d, enum review_field field, const char *const *path,
 	}
 	if (record(d, field, rewrite_action(d), cur, to, ptr, to) != 0)
 		goto out;
-	if (rewrite_action(d) == REVIEW_REWRITE) {
-		*final = to;
-		*owned = to;
-		to = NULL;
-	}
+	/* in warn mode too: the annotation is reported against the url enforce would store */
+	*final = to;
+	*owned = to;
+	to = NULL;
 	rc = 0;
 out:
 	free(ptr);
@@ -435,8 +440,16 @@ envelope(struct decision *d, char *err, size_t errlen)
 		return -1;
 	}
 	if (!str_eq(apiversion, "admission.k8s.io/v1")) {
-		snprintf(err, errlen, "unsupported apiVersion \"%.64s\": want admission.k8s.io/v1",
-		    apiversion ? apiversion : "");
+		char shown[65];
+		size_t i;
+
+		/* the request's bytes must not break the one-line error (newlines, escapes) */
+		snprintf(shown, sizeof(shown), "%s", apiversion ? apiversion : "");
+		for (i = 0; shown[i] != '\0'; i++)
+			if ((unsigned char)shown[i] < 0x20 || shown[i] == 0x7f || shown[i] == '"')
+				shown[i] = '?';
+		snprintf(err, errlen, "unsupported apiVersion \"%s\": want admission.k8s.io/v1",
+		    shown);
 		return -1;
 	}
 	d->request = codec_get(d->root, req, 1);

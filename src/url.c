@@ -76,9 +76,10 @@ host_address(const char *host, int *family, unsigned char addr[16])
 static int
 locate_authority(const char *url, size_t *start, size_t *end)
 {
-	const char *p = strstr(url, "://"), *a, *e, *at;
+	const char *p = url + strcspn(url, ":"), *a, *e, *at;
 
-	if (p == NULL)
+	/* the first ':' ends the scheme; a later "://" (in a path) is not an authority */
+	if (strncmp(p, "://", 3) != 0)
 		return -1;
 	a = p + 3;
 	e = a + strcspn(a, "/?#");

@@ -1100,6 +1100,7 @@ class Handler(BaseHTTPRequestHandler):
                  "fault": None}
         committed = False
         body_read = False
+        logged = False
         d.log.enter()
         try:
             if not path.startswith("/images/") and not d.auth.ok(self):
@@ -1137,6 +1138,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._kill(kill)
             if fault and (fault["kind"] == "commit-reset"):
                 self.rst()
+            # logged before the answer leaves, so a client that reads the log next sees it
+            d.log.add(entry, committed)
+            logged = True
             self.send(code, payload, ctype)
             if kill and kill[2] == "after-response":
                 self.wfile.flush()
@@ -1147,6 +1151,9 @@ class Handler(BaseHTTPRequestHandler):
             if not body_read and (self.headers.get("Content-Length", "0") != "0"
                                   or self.headers.get("Transfer-Encoding")):
                 headers["Connection"] = "close"  # the unread body would be taken as a request
+            if not logged:
+                d.log.add(entry, committed)
+                logged = True
             self.send_json(err.code, err.status(), headers=headers)
         except Reset:
             raise
@@ -1160,7 +1167,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(500, ApiError(500, "kube_double: %s: %s" % (type(exc).__name__, exc))
                            .status(), headers={"Connection": "close"})
         finally:
-            d.log.add(entry, committed)
+            if not logged:
+                d.log.add(entry, committed)
             d.log.leave()
 
     @staticmethod

@@ -143,6 +143,70 @@ def provisioned_update(spec_url=OLD_URL, status_url=OLD_URL, **kw):
     return review("UPDATE", new, old)
 
 
+def bench_update_review():
+    """The benchmark's request: an operator UPDATE of a provisioned host with hardware details,
+    finalizers and labels as a live cluster has them, still on the literal URL (withhold path).
+    About 8 KB as the API server sends it (compact JSON)."""
+    rev = provisioned_update()
+    for o in (rev["request"]["object"], rev["request"]["oldObject"]):
+        o["metadata"]["finalizers"] = ["baremetalhost.metal3.io"]
+        o["metadata"]["labels"] = {"cluster.x-k8s.io/cluster-name": "prod-east",
+                                   "infraenv": "prod-east-workers"}
+        o["metadata"]["generation"] = 3
+        o["metadata"]["creationTimestamp"] = "2026-03-01T09:48:51Z"
+    rev["request"]["uid"] = "9b0c4d7e-2f1a-4c55-8e0b-6f2d3a1c9e77"
+    return rev
+
+
+def seed_reviews():
+    """(name, review) pairs covering every decision branch, for the review fuzzer's corpus.
+    Hardware details are left out to keep each seed small."""
+    st = json.dumps({"provisioning": {"image": {"url": OLD_URL, "checksum": OLD_SUM}},
+                     "hardware": {"cpu": {"clockMegahertz": 2593.992}}, "big": 2 ** 70})
+    upd = lambda **kw: provisioned_update(with_hardware=False, **kw)  # noqa: E731
+    repaired = upd(status_url=NEW_URL)
+    repaired["request"]["object"]["spec"]["image"]["url"] = OLD_URL
+    return [
+        ("create", review("CREATE", host(with_hardware=False), uid="c1")),
+        ("create-annotation", review("CREATE", host(annotations={
+            "baremetalhost.metal3.io/status": st}), uid="c2")),
+        ("create-optout", review("CREATE", host(annotations={
+            "bmhguard.io/rewrite": "disabled"}), uid="c3")),
+        ("create-ipv6", review("CREATE", host(spec_url="http://[fd00::1%25eth0]:8080/i.qcow2",
+                                              spec_sum="97830b21ed272a3d854615beb54cf004"),
+                               uid="c4")),
+        ("update-withhold", upd()),
+        ("update-image-change", upd(spec_url="http://10.10.10.10/images/other.qcow2")),
+        ("update-repaired", repaired),
+        ("update-no-status", review("UPDATE", host(), host(), uid="u4")),
+        ("status-subresource", review("UPDATE", host(), host(), uid="s1",
+                                      sub_resource="status")),
+        ("delete", review("DELETE", None, host(), uid="d1")),
+        ("other-kind", review("CREATE", host(), uid="k1", kind="Secret", group="")),
+    ]
+
+
+def seed_urls():
+    """URLs for the URL fuzzer's corpus: every literal form, look-alike names, oddities."""
+    return [
+        "http://10.10.10.10/images/a.qcow2", "https://10.10.10.10:8443/a?b=c#d",
+        "http://10.10.10.10./a", "http://10.1/a", "http://10.10.2570/a", "http://0x0a.0.0.1/a",
+        "http://0x0A0A0A0A/a", "http://012.0.0.1/a", "http://168430090/a", "http://0/a",
+        "http://4294967295/a", "http://4294967296/a", "http://255.255.255.255:65535/",
+        "HTTP://10.10.10.10/A", "hTTps://127.0.0.1", "http://user:pw@10.10.10.10:80/a",
+        "http://u%40x@10.0.0.1/", "http://@10.0.0.1/", "http://a@b@10.0.0.1/",
+        "http://[fd00::10]/a", "http://[fd00::10]:6180/a", "http://[::1]/",
+        "http://[::ffff:10.10.10.10]/a", "http://[fe80::1%25eth0]:8080/a",
+        "http://[2001:db8:0:0:0:0:0:1]/a", "http://[v1.fe80::a+en1]/", "http://[fd00::zz]/",
+        "http://httpd-http/images/a.qcow2", "http://httpd-http:6180/a",
+        "http://1host.example/a", "http://10.10.10.10.nip.io/a", "http://10.10.10.256/a",
+        "http://10.10.10.10..//a", "ftp://10.10.10.10/a", "oci://10.10.10.10/i:latest",
+        "file:///10.10.10.10/a", "http:/10.10.10.10/a", "http://10.10.10.10:/a",
+        "http://10.10.10.10:99999/a", "http://10.0.0.1/images/%2e%2e/x?q=http://10.0.0.2/#f",
+        "http://10.0.0.1\\evil/a", "http://10.0.0.1 /a", "not a url", "",
+    ]
+
+
 if __name__ == "__main__":
     import sys
     what = sys.argv[1] if len(sys.argv) > 1 else "create"
