@@ -1,6 +1,7 @@
 /* kubeconfig.c - find how to reach the Kubernetes API: --server, kubeconfig files (libyaml), or in-cluster. */
 #include "kubeconfig.h"
 
+#include <curl/curl.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -55,14 +56,28 @@ server_dup(const char *s)
 	return d;
 }
 
+/* An http(s) URL with a host, as libcurl's URL parser reads it ("http://" alone is not). */
 static int
 server_ok(const char *s, char *err, size_t errlen)
 {
+	CURLU *u = NULL;
+	char *host = NULL;
+	int rc = -1;
+
 	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) {
 		snprintf(err, errlen, "server '%s' must start with http:// or https://", s);
 		return -1;
 	}
-	return 0;
+	if ((u = curl_url()) == NULL || curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+		snprintf(err, errlen, "server '%s' is not a valid URL", s);
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
 }
 
 /* Errors quote names from the file: keep them on one line. */
