@@ -160,15 +160,15 @@ report_table(const struct repair_result *r, struct out_state *st)
 	size_t i;
 
 	if (st->first) {
-		printf("%-12s %-28s %-22s %-30s %-10s %s\n", "NAMESPACE", "NAME", "STATE", "ERROR",
+		printf("%-12s %-28s %-26s %-30s %-10s %s\n", "NAMESPACE", "NAME", "STATE", "ERROR",
 		    "ACTION", "RESULT");
 		st->first = 0;
 	}
 	if (r->ncalls > 0)
-		printf("%-12s %-28s %-22s %-30s %-10s would make %zu API calls:\n", dash(r->ns),
+		printf("%-12s %-28s %-26s %-30s %-10s would make %zu API calls:\n", dash(r->ns),
 		    dash(r->name), dash(r->state), dash(r->error), r->action, r->ncalls);
 	else
-		printf("%-12s %-28s %-22s %-30s %-10s %s%s%s\n", dash(r->ns), dash(r->name),
+		printf("%-12s %-28s %-26s %-30s %-10s %s%s%s\n", dash(r->ns), dash(r->name),
 		    dash(r->state), dash(r->error), r->action, r->result, *r->detail ? ": " : "",
 		    r->detail);
 	for (i = 0; i < r->ncalls; i++)
