@@ -106,12 +106,17 @@ cmd_review(int argc, char **argv)
 		} else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
 			verbose = 1;
 			i++;
-		} else if (strcmp(argv[i], "--max-body") == 0) {
-			if (i + 1 >= argc || parse_size(argv[i + 1], &limit) != 0) {
+		} else if (strncmp(argv[i], "--max-body", 10) == 0 &&
+		    (argv[i][10] == '\0' || argv[i][10] == '=')) {
+			/* "--max-body N" or "--max-body=N", like the rewrite flags */
+			const char *v = argv[i][10] == '=' ? argv[i] + 11 :
+			    i + 1 < argc ? argv[i + 1] : NULL;
+
+			if (parse_size(v, &limit) != 0) {
 				fprintf(stderr, "bmhguard review: --max-body needs a positive byte count\n");
 				goto out;
 			}
-			i += 2;
+			i += argv[i][10] == '=' ? 1 : 2;
 		} else if ((r = policy_parse_flag(p, argc, argv, &i, err, sizeof(err))) != 1) {
 			if (r == 0)
 				fprintf(stderr, "bmhguard review: unknown argument '%s' (see --help)\n",

@@ -174,6 +174,9 @@ def test_sizes():
     refused("--max-body 1000 with an 8 KB review", ["review", "--max-body", "1000"], g,
             "larger|max-body|size")
     accepted("--max-body 100000 with an 8 KB review", ["review", "--max-body", "100000"], g)
+    refused("--max-body=1000 with an 8 KB review", ["review", "--max-body=1000"], g,
+            "larger|max-body|size")
+    accepted("--max-body=100000 with an 8 KB review", ["review", "--max-body=100000"], g)
 
 
 def test_usage():
