@@ -129,7 +129,7 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 {
 	struct review_result *r = d->res;
 	struct review_change *c;
-	char msg[WARNING_HARD_MAX * 2], fa[128], ta[128], audit[4096];
+	char msg[WARNING_HARD_MAX * 2], fa[128], ta[128], *audit;
 	const char *name = r->name[0] ? r->name : "(new host)";
 	char who[128];
 	json_object *op;
@@ -171,12 +171,15 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 	}
 	if (add_warning(d, msg) != 0)
 		return -1;
-	snprintf(audit, sizeof(audit), "%s -> %s%s", from, to,
+	/* the audit log keeps the whole from -> to, however long the URLs */
+	if (asprintf(&audit, "%s -> %s%s", from, to,
 	    action == REVIEW_REWRITE ? "" : action == REVIEW_WOULD_REWRITE ?
-	    " (warn mode, not applied)" : " (withheld: host is provisioned)");
+	    " (warn mode, not applied)" : " (withheld: host is provisioned)") < 0)
+		return -1;
 	snprintf(msg, sizeof(msg), "%s%s", action == REVIEW_REWRITE ? "" :
 	    action == REVIEW_WOULD_REWRITE ? "would-" : "withheld-", field_audit_keys[field]);
 	json_object_object_add(d->audit, msg, json_object_new_string(audit));
+	free(audit);
 	if (action != REVIEW_REWRITE || patch_value == NULL)
 		return 0;
 	if ((op = json_object_new_object()) == NULL)

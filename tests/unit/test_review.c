@@ -335,9 +335,37 @@ test_rejects(void)
 	policy_free(p);
 }
 
+/* A URL far longer than any buffer: the audit annotation still records all of it. */
+static void
+test_long_url(void)
+{
+	struct policy *p = policy_new();
+	struct review_result res;
+	struct req r = { .op = "CREATE" };
+	char err[256], *url = malloc(6001), *to = malloc(6001), *text;
+	size_t n = strlen("http://10.10.10.10/");
+
+	memcpy(url, "http://10.10.10.10/", n);
+	memset(url + n, 'a', 6000 - n);
+	url[6000] = '\0';
+	snprintf(to, 6001, "http://httpd-http/%s", url + n);
+	r.spec_url = url;
+	text = review_text(&r);
+	CHECK(review_handle(p, text, strlen(text), &res, err, sizeof(err)) == 0 &&
+	    res.outcome == REVIEW_PATCHED, "6000-byte URL rewritten");
+	CHECK(res.response && strstr(res.response, to) != NULL,
+	    "audit annotation keeps the whole rewritten URL");
+	review_result_free(&res);
+	free(text);
+	free(url);
+	free(to);
+	policy_free(p);
+}
+
 int
 main(void)
 {
+	test_long_url();
 	test_cases();
 	test_annotation();
 	test_rejects();
