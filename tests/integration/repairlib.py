@@ -22,23 +22,14 @@ OURS = "bmhguard-repair"
 REG = "provisioned registration error"
 TRANSIENT = {"registering", "inspecting", "preparing", "provisioning", "deprovisioning",
              "powering off before delete", "deleting"}
-FAILED = 0
 # Slower under ASan: scale timeouts, never the assertions.
 SLOW = 3 if SANITIZED else 1
-
-
-def ok(cond, name, detail=""):
-    global FAILED
-    print(("ok - " if cond else "not ok - ") + name, flush=True)
-    if not cond:
-        FAILED += 1
-        for line in str(detail).splitlines()[:25]:
-            print("# " + line, flush=True)
-    return cond
+import tap  # noqa: E402
+ok = tap.ok
 
 
 def done():
-    sys.exit(1 if FAILED else 0)
+    sys.exit(tap.exit_code())
 
 
 class Double:

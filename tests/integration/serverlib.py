@@ -26,9 +26,11 @@ SHARED = os.environ.get("SHARED_DIR") or os.path.join(TOP, "..", "shared")
 SANITIZED = os.environ.get("BMHGUARD_SANITIZED") == "1"
 SVC = "bmhguard.bmhguard-system.svc"
 PATH = "/mutate-metal3-io-v1alpha1-baremetalhost"
-FAILED = 0
 _servers = []
 _tmpdirs = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402
+ok = tap.ok
 
 
 @atexit.register
@@ -52,18 +54,8 @@ def tempdir(prefix):
     return d
 
 
-def ok(cond, name, detail=""):
-    global FAILED
-    print(("ok - " if cond else "not ok - ") + name, flush=True)
-    if not cond:
-        FAILED += 1
-        for line in str(detail).splitlines()[:20]:
-            print("# " + line, flush=True)
-    return cond
-
-
 def done():
-    sys.exit(1 if FAILED else 0)
+    sys.exit(tap.exit_code())
 
 
 def example_host():

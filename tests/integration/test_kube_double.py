@@ -37,9 +37,11 @@ MERGE = "application/merge-patch+json"
 sys.path.insert(0, os.path.join(TOP, "tests"))
 import gen_hosts  # noqa: E402
 
-failures = 0
 tmp = tempfile.mkdtemp(prefix="kdtest.")
 procs = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402
+check = tap.ok
 
 
 def cleanup():
@@ -52,17 +54,6 @@ def cleanup():
 
 atexit.register(cleanup)
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
-
-
-def check(cond, name, detail=""):
-    global failures
-    if cond:
-        print("ok - %s" % name, flush=True)
-    else:
-        failures += 1
-        print("not ok - %s%s" % (name, (" # " + str(detail)[:400]) if detail else ""),
-              flush=True)
-    return cond
 
 
 class Double:
@@ -906,8 +897,8 @@ def main():
     guarded(test_tls)
     guarded(test_scale)
     check(time.time() < deadline, "whole test stays bounded")
-    print("# %d failed" % failures)
-    return 1 if failures else 0
+    print("# %d failed" % tap.failed())
+    return tap.exit_code()
 
 
 if __name__ == "__main__":

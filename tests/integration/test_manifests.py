@@ -32,18 +32,10 @@ WEBHOOK_PATH = "/mutate-metal3-io-v1alpha1-baremetalhost"
 REPAIR_RULES = {("metal3.io", "baremetalhosts"): {"get", "list", "patch"},
                 ("metal3.io", "baremetalhosts/status"): {"patch"}}
 
-failures = 0
 procs = []
-
-
-def ok(cond, name, detail=""):
-    global failures
-    print(("ok - " if cond else "not ok - ") + name)
-    if not cond:
-        failures += 1
-        for line in str(detail).splitlines()[:20]:
-            print("#   " + line)
-    return cond
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402
+ok = tap.ok
 
 
 def cleanup(*_):
@@ -615,7 +607,7 @@ def main():
     finally:
         cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failures else 0
+    return tap.exit_code()
 
 
 def check_role_rules(docs):

@@ -17,17 +17,9 @@ TOP = os.environ.get("BMHGUARD_TOP") or os.path.abspath(os.path.join(os.path.dir
 BIN = os.environ.get("BMHGUARD") or os.path.join(TOP, "build", "bmhguard")
 BUILD = os.environ.get("BMHGUARD_BUILD") or os.path.dirname(BIN)
 STATUS_ANN = "baremetalhost.metal3.io/status"
-failures = 0
-
-
-def ok(cond, name, detail=""):
-    global failures
-    print(("ok - " if cond else "not ok - ") + name)
-    if not cond:
-        failures += 1
-        for line in str(detail).splitlines()[:20]:
-            print("#   " + line)
-    return cond
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402
+ok = tap.ok
 
 
 def cel_module():
@@ -171,7 +163,7 @@ def main():
     ok(skipped_named > 0, f"the pre-filter spares the API server the calls that change nothing ({skipped_named} skipped)")
     ok(len(extra) <= len(cases) // 4, f"few needless calls ({len(extra)} of {len(cases)}: opted-out, "
        "outside the policy, ...)", "\n".join(extra[:10]))
-    return 1 if failures else 0
+    return tap.exit_code()
 
 
 if __name__ == "__main__":

@@ -17,17 +17,9 @@ TOP = os.environ.get("BMHGUARD_TOP") or os.path.abspath(os.path.join(os.path.dir
 BIN = os.environ.get("BMHGUARD") or os.path.join(TOP, "build", "bmhguard")
 BUILD = os.environ.get("BMHGUARD_BUILD") or os.path.dirname(BIN)
 SANITIZER_LIBS = re.compile(r"^lib(asan|ubsan|lsan|tsan)\.so")
-failures = 0
-
-
-def ok(cond, name, detail=""):
-    global failures
-    print(("ok - " if cond else "not ok - ") + name)
-    if not cond:
-        failures += 1
-        for line in str(detail).splitlines()[:20]:
-            print("#   " + line)
-    return cond
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402
+ok = tap.ok
 
 
 def run(cmd, **kw):
@@ -214,7 +206,7 @@ def main():
             continue
         pkg = pkg_of(path)
         ok(pkg is not None and pkg in rclos, f"{lib} ({pkg}) comes with the runtime packages or the base image")
-    return 1 if failures else 0
+    return tap.exit_code()
 
 
 if __name__ == "__main__":

@@ -23,18 +23,8 @@ LIMIT_S = 30 if SANITIZED else 10	# each refusal must come quickly
 MAX_BODY = 8 << 20
 SANITIZER = re.compile(rb"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error|"
                        rb"Sanitizer|==\d+==")
-
-failures = 0
-
-
-def report(ok, name, detail=""):
-    global failures
-    print("%s - %s" % ("ok" if ok else "not ok", name))
-    if not ok:
-        failures += 1
-        for line in str(detail).splitlines()[:12]:
-            print("#   " + (line if len(line) <= 300 else line[:300] + "..."))
-    sys.stdout.flush()
+import tap  # noqa: E402
+report = tap.ok
 
 
 def run(args, body=b""):
@@ -271,7 +261,7 @@ def main():
         except Exception:
             import traceback
             report(False, "%s raised" % t.__name__, traceback.format_exc())
-    return 1 if failures else 0
+    return tap.exit_code()
 
 
 if __name__ == "__main__":

@@ -36,23 +36,12 @@ DIGEST = "97830b21ed272a3d854615beb54cf004"
 # a Kubernetes qualified name (the part after the webhook's "name/" prefix)
 QUALIFIED = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
-failures = 0
-count = 0
-
-
-def report(ok, name, detail=""):
-    global failures, count
-    count += 1
-    print("%s - %s" % ("ok" if ok else "not ok", name))
-    if not ok:
-        failures += 1
-        for line in str(detail).splitlines()[:20]:
-            print("#   " + (line if len(line) <= 400 else line[:400] + "..."))
-    sys.stdout.flush()
-    return ok
 
 
 # ---------------------------------------------------------------- schema
+import tap  # noqa: E402
+report = tap.ok
+
 
 def _k8s_to_jsonschema(node):
     """OpenAPI v3 (structural, Kubernetes flavour) -> JSON Schema draft 4: nullable becomes a
@@ -726,8 +715,8 @@ def main():
             import traceback
             report(False, "%s raised %s" % (t.__name__, type(e).__name__),
                    traceback.format_exc())
-    print("# %d checks, %d failed" % (count, failures))
-    return 1 if failures else 0
+    print("# %d checks, %d failed" % (tap.checks(), tap.failed()))
+    return tap.exit_code()
 
 
 if __name__ == "__main__":
