@@ -196,11 +196,14 @@ rewrite_action(const struct decision *d)
 	return policy_mode(d->policy) == POLICY_WARN ? REVIEW_WOULD_REWRITE : REVIEW_REWRITE;
 }
 
+static int must_withhold(struct decision *d, const char *u, const char *r);
+
 /* Rewrite the spec field at path if the rules say so; *final gets the value that will be stored
- * (borrowed from the object, or owned in *owned). */
+ * (borrowed from the object, or owned in *owned). The url field decides *withhold from its own
+ * rewrite; the checksum, handled after it, follows that decision. */
 static int
 spec_field(struct decision *d, enum review_field field, const char *const *path, size_t depth,
-    int withhold, const char **final, char **owned)
+    int *withhold, const char **final, char **owned)
 {
 	const char *cur = codec_get_string(d->object, path, depth);
 	enum policy_verdict v;
@@ -214,7 +217,9 @@ spec_field(struct decision *d, enum review_field field, const char *const *path,
 		return 0;
 	if ((ptr = codec_pointer(path, depth)) == NULL)
 		goto out;
-	if (withhold) {
+	if (field == REVIEW_SPEC_URL)
+		*withhold = must_withhold(d, cur, to);
+	if (*withhold) {
 		rc = record(d, field, REVIEW_WITHHOLD, cur, to, ptr, NULL);
 		goto out;
 	}
@@ -235,29 +240,22 @@ out:
  * UPDATE of a host provisioned with image S, incoming spec U, rewrite R: rewriting spec alone is
  * safe unless U is what the host was provisioned with and R differs from it, because then the
  * operator sees spec != status and deprovisions (wipes) the host. Only `bmhguard repair`, which
- * pauses the host and moves status and spec together, may make that change.
+ * pauses the host and moves status and spec together, may make that change. u and r are the
+ * incoming spec url and its rewrite.
  */
 static int
-must_withhold(struct decision *d)
+must_withhold(struct decision *d, const char *u, const char *r)
 {
-	const char *s, *u;
-	char *r = NULL;
-	enum policy_verdict v;
-	int withhold;
+	const char *s;
 
 	if (d->old == NULL)
 		return 0;
 	s = codec_get_string(d->old, P_STATUS_URL, DEPTH(P_STATUS_URL));
-	u = codec_get_string(d->object, P_SPEC_URL, DEPTH(P_SPEC_URL));
-	if (s == NULL || *s == '\0' || policy_rewrite(d->policy, u, &r, &v) != 0 ||
-	    v != POLICY_REWRITE)
-		withhold = 0;	/* not provisioned with an image, or nothing to rewrite */
-	else if (strcmp(r, s) == 0)
-		withhold = 0;	/* status already repaired: bring spec in line */
-	else
-		withhold = strcmp(u, s) == 0;	/* U != S: the image is being changed anyway */
-	free(r);
-	return withhold;
+	if (s == NULL || *s == '\0')
+		return 0;	/* not provisioned with an image */
+	if (strcmp(r, s) == 0)
+		return 0;	/* status already repaired: bring spec in line */
+	return strcmp(u, s) == 0;	/* U != S: the image is being changed anyway */
 }
 
 /* Splice quoted replacements for the spans [s1,e1) and [s2,e2) (s1 < s2) into text. */
@@ -401,12 +399,12 @@ decide(struct decision *d)
 {
 	const char *final_url, *final_sum;
 	char *owned_url = NULL, *owned_sum = NULL;
-	int withhold = must_withhold(d), rc = -1;
+	int withhold = 0, rc = -1;
 
-	if (spec_field(d, REVIEW_SPEC_URL, P_SPEC_URL, DEPTH(P_SPEC_URL), withhold, &final_url,
+	if (spec_field(d, REVIEW_SPEC_URL, P_SPEC_URL, DEPTH(P_SPEC_URL), &withhold, &final_url,
 	    &owned_url) != 0)
 		goto out;
-	if (spec_field(d, REVIEW_SPEC_CHECKSUM, P_SPEC_CHECKSUM, DEPTH(P_SPEC_CHECKSUM), withhold,
+	if (spec_field(d, REVIEW_SPEC_CHECKSUM, P_SPEC_CHECKSUM, DEPTH(P_SPEC_CHECKSUM), &withhold,
 	    &final_sum, &owned_sum) != 0)
 		goto out;
 	if (status_annotation(d, final_url) != 0)
