@@ -437,7 +437,7 @@ def check_pod_command(facts, ca_pem, pairdir, label):
         status = head.split(b" ", 2)[1].decode()
         ok(status == "200", f"{label}: POST {wh['path']} over TLS to {host} verified by caBundle: 200", head[:200])
         if b"transfer-encoding: chunked" in head.lower():
-            ok(True, f"{label}: (chunked answer not decoded)")
+            print(f"# {label}: chunked answer not decoded", flush=True)
         else:
             ans = json.loads(payload)
             resp_ = ans.get("response", {})
