@@ -10,7 +10,7 @@ DESTDIR ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
 CC      ?= cc
-PKGS    := libmicrohttpd json-c libcrypto libssl libcurl yaml-0.1
+PKGS    := libmicrohttpd json-c yajl libcrypto libssl libcurl yaml-0.1
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -22,7 +22,7 @@ LDLIBS_ALL = $(PKG_LIBS) -lpthread $(EXTRA_LDFLAGS)
 
 # Debian packages a fresh machine needs (build, tests, benchmarks).
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
-	libmicrohttpd-dev libjson-c-dev libssl-dev libcurl4-openssl-dev libyaml-dev \
+	libmicrohttpd-dev libjson-c-dev libyajl-dev libssl-dev libcurl4-openssl-dev libyaml-dev \
 	curl openssl python3 python3-yaml python3-jsonpatch python3-jsonschema \
 	valgrind wrk gnutls-bin time
 

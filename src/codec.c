@@ -4,8 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_parse.h>
 
 #include "codec.h"
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 /* Whether any byte has its high bit set, eight bytes at a time. */
 static int
@@ -136,31 +140,274 @@ out:
 	return rc;
 }
 
-json_object *
-codec_get(json_object *root, const char *const *path, size_t depth)
+/*
+ * codec_parse_fields: yajl validates the whole text as a stream of events, and a trie of the
+ * wanted paths says which events matter. Only strings at a path's end are copied; nothing else is
+ * built. A key on a wanted path clears what an earlier duplicate of it left, so the last wins.
+ */
+#define FIELDS_MAX_PATHS 64
+#define FIELDS_MAX_NODES 128
+
+struct fields_node {
+	const char *key;	/* NULL for the top level */
+	size_t keylen;
+	int first_child, next_sibling;	/* node indexes, -1 for none */
+	int path;		/* index of the path ending here, -1 for none */
+	uint64_t below;		/* paths ending here or deeper */
+};
+
+/* One open container: the trie node of an object on a wanted path (-1: one we skip), and the
+ * node the current key matched (-1: none). */
+struct fields_frame {
+	int node, want;
+};
+
+struct fields {
+	struct fields_node nodes[FIELDS_MAX_NODES];
+	int nnodes;
+	struct fields_frame stack[CODEC_MAX_DEPTH];
+	int depth;			/* containers open */
+	struct codec_field *out;
+	const char *why;		/* set when a callback stops the parse */
+};
+
+static int
+fields_child(const struct fields *f, int node, const char *key, size_t keylen)
 {
-	json_object *cur = root;
+	int c;
+
+	for (c = f->nodes[node].first_child; c >= 0; c = f->nodes[c].next_sibling)
+		if (f->nodes[c].keylen == keylen && memcmp(f->nodes[c].key, key, keylen) == 0)
+			return c;
+	return -1;
+}
+
+static int
+fields_build(struct fields *f, const struct codec_path *paths, size_t npaths)
+{
+	size_t i, k;
+	int node, c;
+
+	if (npaths > FIELDS_MAX_PATHS)
+		return -1;
+	f->nodes[0] = (struct fields_node){ NULL, 0, -1, -1, -1, 0 };
+	f->nnodes = 1;
+	for (i = 0; i < npaths; i++) {
+		node = 0;
+		f->nodes[0].below |= (uint64_t)1 << i;
+		for (k = 0; k < paths[i].depth; k++, node = c) {
+			const char *key = paths[i].keys[k];
+
+			if ((c = fields_child(f, node, key, strlen(key))) < 0) {
+				if (f->nnodes == FIELDS_MAX_NODES)
+					return -1;
+				c = f->nnodes++;
+				f->nodes[c] = (struct fields_node){ key, strlen(key), -1,
+				    f->nodes[node].first_child, -1, 0 };
+				f->nodes[node].first_child = c;
+			}
+			f->nodes[c].below |= (uint64_t)1 << i;
+		}
+		if (f->nodes[node].path >= 0)
+			return -1;	/* the same path twice */
+		f->nodes[node].path = (int)i;
+	}
+	return 0;
+}
+
+static void
+fields_clear(struct codec_field *out, uint64_t which)
+{
+	int i;
+
+	for (i = 0; which != 0; i++, which >>= 1) {
+		if (which & 1) {
+			free(out[i].str);
+			out[i] = (struct codec_field){ CODEC_ABSENT, NULL, 0 };
+		}
+	}
+}
+
+/* The node the next value lands on, or -1 when it is off every wanted path. */
+static int
+fields_target(const struct fields *f)
+{
+	const struct fields_frame *top;
+
+	if (f->depth == 0)
+		return 0;
+	top = &f->stack[f->depth - 1];
+	return top->node >= 0 ? top->want : -1;
+}
+
+static int
+fields_string(void *ctx, const unsigned char *s, size_t len)
+{
+	struct fields *f = ctx;
+	int n = fields_target(f), i;
+	char *copy;
+
+	if (n < 0 || (i = f->nodes[n].path) < 0)
+		return 1;
+	if ((copy = malloc(len + 1)) == NULL) {
+		f->why = "out of memory";
+		return 0;
+	}
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	f->out[i] = (struct codec_field){ CODEC_STRING, copy, len };
+	return 1;
+}
+
+static int
+fields_open(struct fields *f, int is_map)
+{
+	int n = fields_target(f);
+
+	if (f->depth == CODEC_MAX_DEPTH) {
+		f->why = "nested deeper than " XSTR(CODEC_MAX_DEPTH) " levels";
+		return 0;
+	}
+	if (n >= 0 && is_map && f->nodes[n].path >= 0)
+		f->out[f->nodes[n].path].found = CODEC_OBJECT;
+	/* only objects lead further along a path of keys */
+	f->stack[f->depth++] = (struct fields_frame){
+	    is_map && n >= 0 && f->nodes[n].first_child >= 0 ? n : -1, -1 };
+	return 1;
+}
+
+static int
+fields_start_map(void *ctx)
+{
+	return fields_open(ctx, 1);
+}
+
+static int
+fields_start_array(void *ctx)
+{
+	return fields_open(ctx, 0);
+}
+
+static int
+fields_close(void *ctx)
+{
+	struct fields *f = ctx;
+
+	f->depth--;
+	return 1;
+}
+
+static int
+fields_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct fields *f = ctx;
+	struct fields_frame *top = &f->stack[f->depth - 1];
+
+	if (top->node < 0)
+		return 1;
+	top->want = fields_child(f, top->node, (const char *)key, len);
+	if (top->want >= 0)
+		fields_clear(f->out, f->nodes[top->want].below);	/* a duplicate key starts over */
+	return 1;
+}
+
+/* Numbers, true, false and null are never kept, so yajl is given no callbacks for them: it still
+ * checks their grammar, and numbers stay text with no range to overflow. */
+static const yajl_callbacks fields_callbacks = {
+	.yajl_string = fields_string,
+	.yajl_start_map = fields_start_map,
+	.yajl_map_key = fields_key,
+	.yajl_end_map = fields_close,
+	.yajl_start_array = fields_start_array,
+	.yajl_end_array = fields_close,
+};
+
+/* yajl's reason ("lexical error: invalid char in json text.\n"), on one line. */
+static void
+fields_error(yajl_handle h, const char *text, size_t len, int at_end, char *err, size_t errlen)
+{
+	unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)text, len);
+	const char *m = msg != NULL ? (const char *)msg : "parse error";
+
+	if (at_end && strstr(m, "premature EOF") != NULL)
+		snprintf(err, errlen, "invalid JSON: unexpected end of input");
+	else
+		snprintf(err, errlen, "invalid JSON at byte %zu: %.*s",
+		    at_end ? len : yajl_get_bytes_consumed(h), (int)strcspn(m, ".\n"), m);
+	if (msg != NULL)
+		yajl_free_error(h, msg);
+}
+
+int
+codec_parse_fields(const char *text, size_t len, const struct codec_path *paths, size_t npaths,
+    struct codec_field *fields, char *err, size_t errlen)
+{
+	struct fields fs, *f = &fs;	/* about 6 KB: on the stack, as nothing outlives the call */
+	yajl_handle h = NULL;
+	yajl_status st;
+	int rc = -1, at_end = 0;
+
+	memset(fields, 0, npaths * sizeof(*fields));
+	if (len > (size_t)INT32_MAX) {
+		snprintf(err, errlen, "input too large");
+		return -1;
+	}
+	f->depth = 0;
+	f->why = NULL;
+	f->out = fields;
+	if (fields_build(f, paths, npaths) != 0) {
+		snprintf(err, errlen, "bad field list: more than %d paths or %d keys, or a repeat",
+		    FIELDS_MAX_PATHS, FIELDS_MAX_NODES - 1);
+		goto out;
+	}
+	/* yajl's own UTF-8 check lets overlong forms and surrogates through; ours runs instead,
+	 * and only when there is a non-ASCII byte */
+	if (has_non_ascii(text, len) && utf8_check(text, len, err, errlen) != 0)
+		goto out;
+	if ((h = yajl_alloc(&fields_callbacks, NULL, f)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	yajl_config(h, yajl_dont_validate_strings, 1);
+	st = yajl_parse(h, (const unsigned char *)text, len);
+	if (st == yajl_status_ok) {
+		at_end = 1;
+		st = yajl_complete_parse(h);
+	}
+	if (st == yajl_status_client_canceled) {
+		snprintf(err, errlen, "invalid JSON: %s", f->why != NULL ? f->why : "refused");
+		goto out;
+	}
+	if (st != yajl_status_ok) {
+		fields_error(h, text, len, at_end, err, errlen);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		codec_fields_free(fields, npaths);
+	if (h != NULL)
+		yajl_free(h);
+	return rc;
+}
+
+void
+codec_fields_free(struct codec_field *fields, size_t n)
+{
 	size_t i;
 
-	for (i = 0; i < depth; i++) {
-		if (!json_object_is_type(cur, json_type_object) ||
-		    !json_object_object_get_ex(cur, path[i], &cur))
-			return NULL;
+	for (i = 0; i < n; i++) {
+		free(fields[i].str);
+		fields[i] = (struct codec_field){ CODEC_ABSENT, NULL, 0 };
 	}
-	return cur;
 }
 
 const char *
-codec_get_string(json_object *root, const char *const *path, size_t depth)
+codec_field_string(const struct codec_field *f)
 {
-	json_object *v = codec_get(root, path, depth);
-	const char *s;
-
-	if (!json_object_is_type(v, json_type_string))
+	if (f->found != CODEC_STRING || strlen(f->str) != f->len)
 		return NULL;
-	s = json_object_get_string(v);
-	/* "\u0000" inside: a C string would end early and a rewrite would truncate the value */
-	return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
+	return f->str;
 }
 
 /*

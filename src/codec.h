@@ -14,10 +14,40 @@
  * -1 with one line in err. */
 int codec_parse(const char *text, size_t len, json_object **out, char *err, size_t errlen);
 
-/* Borrowed lookups along a path of object keys; NULL when any step is missing or not an object. */
-json_object *codec_get(json_object *root, const char *const *path, size_t depth);
-/* The string at path, borrowed from the object, or NULL when absent or not a string. */
-const char *codec_get_string(json_object *root, const char *const *path, size_t depth);
+/* A member a caller reads: a path of object keys from the top level (depth 0: the top level). */
+struct codec_path {
+	const char *const *keys;
+	size_t depth;
+};
+
+/* What codec_parse_fields found at one path. */
+enum codec_found {
+	CODEC_ABSENT = 0,	/* missing, or a number, literal or array */
+	CODEC_STRING,
+	CODEC_OBJECT
+};
+
+struct codec_field {
+	enum codec_found found;
+	char *str;	/* CODEC_STRING: the decoded bytes, NUL-terminated; owned by the field */
+	size_t len;	/* may count NULs from "\u0000" */
+};
+
+/* Validate exactly len bytes as codec_parse does (strict grammar, RFC 3629 UTF-8, nesting at most
+ * CODEC_MAX_DEPTH) with a streaming parser (yajl), and fill fields[i] with what stands at
+ * paths[i] (at most 64 distinct paths). Duplicate keys: the last one wins, as in codec_parse.
+ * Returns 0 with fields[] to release with codec_fields_free(), or -1 with one line in err and
+ * every field absent.
+ * Why: the admission decision reads a dozen strings of an 8 KB review; a json-c tree of all of it
+ * costs about six times what yajl needs to validate it, and this keeps no tree at all. */
+int codec_parse_fields(const char *text, size_t len, const struct codec_path *paths,
+    size_t npaths, struct codec_field *fields, char *err, size_t errlen);
+
+void codec_fields_free(struct codec_field *fields, size_t n);
+
+/* The field's string, borrowed, or NULL when it is not a string or holds a NUL (a C string would
+ * end early and a rewrite would truncate the value). */
+const char *codec_field_string(const struct codec_field *f);
 
 /* Find the byte span [*start, *end) of the JSON string literal (quotes included) at path in the
  * JSON text, which must already be known valid (codec_parse). Duplicate keys: the last one wins,

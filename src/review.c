@@ -62,13 +62,52 @@ review_outcome_str(enum review_outcome o)
 	return "unknown";
 }
 
-/* One review being decided. Borrowed json-c pointers point into root. */
+/* Every member the decision reads; review_handle parses the request for these alone. */
+enum read {
+	RD_TOP = 0, RD_APIVERSION, RD_KIND, RD_REQUEST, RD_UID, RD_NAMESPACE, RD_NAME, RD_GROUP,
+	RD_RESOURCE_KIND, RD_SUBRESOURCE, RD_OPERATION, RD_OBJECT, RD_OBJECT_NAME,
+	RD_STATUS_ANNOTATION, RD_OPTOUT, RD_SPEC_URL, RD_SPEC_CHECKSUM, RD_OLD, RD_OLD_STATUS_URL,
+	RD_COUNT
+};
+
+#define KEYS(...) { (const char *const[]){ __VA_ARGS__ }, \
+	sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *) }
+static const struct codec_path reads[RD_COUNT] = {
+	[RD_TOP] = { NULL, 0 },
+	[RD_APIVERSION] = KEYS("apiVersion"),
+	[RD_KIND] = KEYS("kind"),
+	[RD_REQUEST] = KEYS("request"),
+	[RD_UID] = KEYS("request", "uid"),
+	[RD_NAMESPACE] = KEYS("request", "namespace"),
+	[RD_NAME] = KEYS("request", "name"),
+	[RD_GROUP] = KEYS("request", "kind", "group"),
+	[RD_RESOURCE_KIND] = KEYS("request", "kind", "kind"),
+	[RD_SUBRESOURCE] = KEYS("request", "subResource"),
+	[RD_OPERATION] = KEYS("request", "operation"),
+	[RD_OBJECT] = KEYS("request", "object"),
+	[RD_OBJECT_NAME] = KEYS("request", "object", "metadata", "name"),
+	[RD_STATUS_ANNOTATION] = KEYS("request", "object", "metadata", "annotations",
+	    STATUS_ANNOTATION),
+	[RD_OPTOUT] = KEYS("request", "object", "metadata", "annotations", OPTOUT_ANNOTATION),
+	[RD_SPEC_URL] = KEYS("request", "object", "spec", "image", "url"),
+	[RD_SPEC_CHECKSUM] = KEYS("request", "object", "spec", "image", "checksum"),
+	[RD_OLD] = KEYS("request", "oldObject"),
+	[RD_OLD_STATUS_URL] = KEYS("request", "oldObject", "status", "provisioning", "image", "url"),
+};
+/* Inside the status annotation's own JSON. */
+enum annotation_read { AN_URL = 0, AN_CHECKSUM, AN_COUNT };
+static const struct codec_path annotation_reads[AN_COUNT] = {
+	[AN_URL] = KEYS("provisioning", "image", "url"),
+	[AN_CHECKSUM] = KEYS("provisioning", "image", "checksum"),
+};
+/* request.object's own fields start after "request", "object" */
+#define OBJECT_KEYS(r)	(reads[r].keys + 2), (reads[r].depth - 2)
+
+/* One review being decided. */
 struct decision {
 	const struct policy *policy;
-	json_object *root;		/* owned: the parsed review */
-	json_object *request;		/* borrowed */
-	json_object *object;		/* borrowed: request.object */
-	json_object *old;		/* borrowed: request.oldObject, NULL on CREATE */
+	struct codec_field in[RD_COUNT];	/* owned: what the request holds at reads[] */
+	int update;			/* an UPDATE with an oldObject */
 	json_object *ops;		/* owned: the JSON patch array */
 	json_object *warnings;		/* owned */
 	json_object *audit;		/* owned */
@@ -76,13 +115,18 @@ struct decision {
 	int withheld;
 };
 
-static const char *const P_SPEC_URL[] = { "spec", "image", "url" };
-static const char *const P_SPEC_CHECKSUM[] = { "spec", "image", "checksum" };
-static const char *const P_STATUS_URL[] = { "status", "provisioning", "image", "url" };
-static const char *const P_ANN_URL[] = { "provisioning", "image", "url" };
-static const char *const P_ANN_CHECKSUM[] = { "provisioning", "image", "checksum" };
-static const char *const P_ANNOTATIONS[] = { "metadata", "annotations" };
-#define DEPTH(p) (sizeof(p) / sizeof((p)[0]))
+/* The request's string at r, borrowed from d, or NULL. */
+static const char *
+get(const struct decision *d, enum read r)
+{
+	return codec_field_string(&d->in[r]);
+}
+
+static int
+is_object(const struct decision *d, enum read r)
+{
+	return d->in[r].found == CODEC_OBJECT;
+}
 
 static int
 str_eq(const char *a, const char *b)
@@ -202,10 +246,10 @@ static int must_withhold(struct decision *d, const char *u, const char *r);
  * (borrowed from the object, or owned in *owned). The url field decides *withhold from its own
  * rewrite; the checksum, handled after it, follows that decision. */
 static int
-spec_field(struct decision *d, enum review_field field, const char *const *path, size_t depth,
-    int *withhold, const char **final, char **owned)
+spec_field(struct decision *d, enum review_field field, enum read r, int *withhold,
+    const char **final, char **owned)
 {
-	const char *cur = codec_get_string(d->object, path, depth);
+	const char *cur = get(d, r);
 	enum policy_verdict v;
 	char *to = NULL, *ptr = NULL;
 	int rc = -1;
@@ -215,7 +259,7 @@ spec_field(struct decision *d, enum review_field field, const char *const *path,
 		return -1;
 	if (v != POLICY_REWRITE)
 		return 0;
-	if ((ptr = codec_pointer(path, depth)) == NULL)
+	if ((ptr = codec_pointer(OBJECT_KEYS(r))) == NULL)
 		goto out;
 	if (field == REVIEW_SPEC_URL)
 		*withhold = must_withhold(d, cur, to);
@@ -248,9 +292,9 @@ must_withhold(struct decision *d, const char *u, const char *r)
 {
 	const char *s;
 
-	if (d->old == NULL)
+	if (!d->update)
 		return 0;
-	s = codec_get_string(d->old, P_STATUS_URL, DEPTH(P_STATUS_URL));
+	s = get(d, RD_OLD_STATUS_URL);
 	if (s == NULL || *s == '\0')
 		return 0;	/* not provisioned with an image */
 	if (strcmp(r, s) == 0)
@@ -293,9 +337,10 @@ annotation_splice(const char *text, const char *url_to, const char *sum_to)
 
 	if (qu == NULL || (sum_to != NULL && qc == NULL))
 		goto out;
-	if (codec_locate_string(text, n, P_ANN_URL, DEPTH(P_ANN_URL), &us, &ue) != 0 ||
-	    (sum_to != NULL &&
-	    codec_locate_string(text, n, P_ANN_CHECKSUM, DEPTH(P_ANN_CHECKSUM), &cs, &ce) != 0))
+	if (codec_locate_string(text, n, annotation_reads[AN_URL].keys,
+	    annotation_reads[AN_URL].depth, &us, &ue) != 0 ||
+	    (sum_to != NULL && codec_locate_string(text, n, annotation_reads[AN_CHECKSUM].keys,
+	    annotation_reads[AN_CHECKSUM].depth, &cs, &ce) != 0))
 		goto out;
 	if (sum_to == NULL)
 		out = splice2(text, us, ue, qu, 0, 0, NULL);
@@ -317,23 +362,20 @@ out:
 static int
 status_annotation(struct decision *d, const char *final_spec_url)
 {
-	json_object *ann = codec_get(d->object, P_ANNOTATIONS, DEPTH(P_ANNOTATIONS)), *st = NULL, *v;
-	const char *text, *url, *sum;
+	struct codec_field st[AN_COUNT];
+	const char *text = get(d, RD_STATUS_ANNOTATION), *url, *sum;
 	char *url_to = NULL, *sum_to = NULL, *spliced = NULL, *ptr = NULL, err[128];
 	const char *segs[] = { "metadata", "annotations", STATUS_ANNOTATION };
 	enum policy_verdict verdict;
 	int rc = -1;
 
-	if (ann == NULL || !json_object_object_get_ex(ann, STATUS_ANNOTATION, &v) ||
-	    !json_object_is_type(v, json_type_string))
+	if (text == NULL)
 		return 0;
-	text = json_object_get_string(v);
-	if (codec_parse(text, strlen(text), &st, err, sizeof(err)) != 0) {
-		rc = 0;	/* not ours to repair; the operator will ignore it too */
-		goto out;
-	}
-	url = codec_get_string(st, P_ANN_URL, DEPTH(P_ANN_URL));
-	sum = codec_get_string(st, P_ANN_CHECKSUM, DEPTH(P_ANN_CHECKSUM));
+	if (codec_parse_fields(text, strlen(text), annotation_reads, AN_COUNT, st, err,
+	    sizeof(err)) != 0)
+		return 0;	/* not ours to repair; the operator will ignore it too */
+	url = codec_field_string(&st[AN_URL]);
+	sum = codec_field_string(&st[AN_CHECKSUM]);
 	if (policy_rewrite(d->policy, url, &url_to, &verdict) != 0)
 		goto out;
 	if (verdict != POLICY_REWRITE || !str_eq(url_to, final_spec_url)) {
@@ -352,7 +394,7 @@ status_annotation(struct decision *d, const char *final_spec_url)
 		goto out;
 	rc = 0;
 out:
-	json_object_put(st);
+	codec_fields_free(st, AN_COUNT);
 	free(url_to);
 	free(sum_to);
 	free(spliced);
@@ -360,38 +402,22 @@ out:
 	return rc;
 }
 
-static int
-opted_out(json_object *object)
-{
-	const char *path[] = { "metadata", "annotations", OPTOUT_ANNOTATION };
-
-	return str_eq(codec_get_string(object, path, 3), "disabled");
-}
-
 /* Whether the request is a write of a BareMetalHost itself that we should look at. */
 static int
 applies(struct decision *d)
 {
-	const char *g[] = { "kind", "group" }, *k[] = { "kind", "kind" }, *sub[] = { "subResource" };
-	const char *op[] = { "operation" }, *obj[] = { "object" }, *old[] = { "oldObject" };
-	const char *operation = codec_get_string(d->request, op, 1);
-	const char *subresource = codec_get_string(d->request, sub, 1);
+	const char *operation = get(d, RD_OPERATION), *subresource = get(d, RD_SUBRESOURCE);
 
-	if (!str_eq(codec_get_string(d->request, g, 2), "metal3.io") ||
-	    !str_eq(codec_get_string(d->request, k, 2), "BareMetalHost") ||
+	if (!str_eq(get(d, RD_GROUP), "metal3.io") ||
+	    !str_eq(get(d, RD_RESOURCE_KIND), "BareMetalHost") ||
 	    (subresource != NULL && *subresource != '\0'))
 		return 0;
 	if (!str_eq(operation, "CREATE") && !str_eq(operation, "UPDATE"))
 		return 0;
-	d->object = codec_get(d->request, obj, 1);
-	if (!json_object_is_type(d->object, json_type_object))
+	if (!is_object(d, RD_OBJECT))
 		return 0;
-	if (str_eq(operation, "UPDATE")) {
-		d->old = codec_get(d->request, old, 1);
-		if (!json_object_is_type(d->old, json_type_object))
-			d->old = NULL;
-	}
-	return !opted_out(d->object);
+	d->update = str_eq(operation, "UPDATE") && is_object(d, RD_OLD);
+	return !str_eq(get(d, RD_OPTOUT), "disabled");
 }
 
 static int
@@ -401,11 +427,10 @@ decide(struct decision *d)
 	char *owned_url = NULL, *owned_sum = NULL;
 	int withhold = 0, rc = -1;
 
-	if (spec_field(d, REVIEW_SPEC_URL, P_SPEC_URL, DEPTH(P_SPEC_URL), &withhold, &final_url,
-	    &owned_url) != 0)
+	if (spec_field(d, REVIEW_SPEC_URL, RD_SPEC_URL, &withhold, &final_url, &owned_url) != 0)
 		goto out;
-	if (spec_field(d, REVIEW_SPEC_CHECKSUM, P_SPEC_CHECKSUM, DEPTH(P_SPEC_CHECKSUM), &withhold,
-	    &final_sum, &owned_sum) != 0)
+	if (spec_field(d, REVIEW_SPEC_CHECKSUM, RD_SPEC_CHECKSUM, &withhold, &final_sum,
+	    &owned_sum) != 0)
 		goto out;
 	if (status_annotation(d, final_url) != 0)
 		goto out;
@@ -427,16 +452,13 @@ set_string(char **dst, const char *src)
 static int
 envelope(struct decision *d, char *err, size_t errlen)
 {
-	const char *av[] = { "apiVersion" }, *kind[] = { "kind" }, *req[] = { "request" };
-	const char *uid[] = { "uid" }, *ns[] = { "namespace" }, *name[] = { "name" };
-	const char *apiversion, *u, *n;
+	const char *apiversion = get(d, RD_APIVERSION), *u, *n;
 
-	if (!json_object_is_type(d->root, json_type_object)) {
+	if (!is_object(d, RD_TOP)) {
 		snprintf(err, errlen, "not an AdmissionReview: top level is not a JSON object");
 		return -1;
 	}
-	apiversion = codec_get_string(d->root, av, 1);
-	if (!str_eq(codec_get_string(d->root, kind, 1), "AdmissionReview")) {
+	if (!str_eq(get(d, RD_KIND), "AdmissionReview")) {
 		snprintf(err, errlen, "not an AdmissionReview: kind is not \"AdmissionReview\"");
 		return -1;
 	}
@@ -453,25 +475,21 @@ envelope(struct decision *d, char *err, size_t errlen)
 		    shown);
 		return -1;
 	}
-	d->request = codec_get(d->root, req, 1);
-	if (!json_object_is_type(d->request, json_type_object)) {
+	if (!is_object(d, RD_REQUEST)) {
 		snprintf(err, errlen, "AdmissionReview has no request object");
 		return -1;
 	}
-	u = codec_get_string(d->request, uid, 1);
+	u = get(d, RD_UID);
 	if (u == NULL || *u == '\0') {
 		snprintf(err, errlen, "AdmissionReview request has no uid");
 		return -1;
 	}
 	/* the request's name is empty on CREATE with generateName; fall back to the object's */
-	n = codec_get_string(d->request, name, 1);
-	if (n == NULL || *n == '\0') {
-		const char *mn[] = { "object", "metadata", "name" };
-
-		n = codec_get_string(d->request, mn, 3);
-	}
+	n = get(d, RD_NAME);
+	if (n == NULL || *n == '\0')
+		n = get(d, RD_OBJECT_NAME);
 	if (set_string(&d->res->uid, u) != 0 ||
-	    set_string(&d->res->namespace, codec_get_string(d->request, ns, 1)) != 0 ||
+	    set_string(&d->res->namespace, get(d, RD_NAMESPACE)) != 0 ||
 	    set_string(&d->res->name, n) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -535,7 +553,8 @@ review_handle(const struct policy *p, const char *body, size_t len, struct revie
 	memset(&d, 0, sizeof(d));
 	d.policy = p;
 	d.res = res;
-	if (codec_parse(body, len, &d.root, err, errlen) != 0 || envelope(&d, err, errlen) != 0)
+	if (codec_parse_fields(body, len, reads, RD_COUNT, d.in, err, errlen) != 0 ||
+	    envelope(&d, err, errlen) != 0)
 		goto out;
 	d.ops = json_object_new_array();
 	d.warnings = json_object_new_array();
@@ -550,7 +569,7 @@ out:
 	json_object_put(d.ops);
 	json_object_put(d.warnings);
 	json_object_put(d.audit);
-	json_object_put(d.root);
+	codec_fields_free(d.in, RD_COUNT);
 	if (rc != 0) {
 		review_result_free(res);
 		res->outcome = REVIEW_REJECTED;
