@@ -1,4 +1,5 @@
 /* server.c - the webhook server: TLS admission endpoint plus a plain health/metrics port. */
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 #include <microhttpd.h>
 
+#include "acceptor.h"
 #include "certstore.h"
 #include "listen.h"
 #include "metrics.h"
@@ -37,6 +39,7 @@ struct server {
 	struct metrics *metrics;
 	struct certstore *certs;
 	struct MHD_Daemon *tls, *plain;
+	struct acceptor *acceptor;	/* feeds tls its connections */
 	atomic_int shutting_down;
 	atomic_llong cert_not_after;
 };
@@ -403,18 +406,25 @@ static int
 start_tls(struct server *srv, int fd, char *err, size_t errlen)
 {
 	const struct server_config *cfg = srv->cfg;
-	/* libmicrohttpd splits the connection limit between its workers: keep each at one or more. */
 	unsigned threads = cfg->threads < cfg->max_connections ? cfg->threads : cfg->max_connections;
+	/*
+	 * The acceptor enforces --max-connections. libmicrohttpd splits its own limit between its
+	 * workers and counts a connection until a worker's next sweep, after it reported it closed:
+	 * with the same limit it would refuse (reset) a client the acceptor rightly let in. So each
+	 * worker may hold all of them.
+	 */
+	unsigned mhd_limit = cfg->max_connections <= UINT_MAX / (threads ? threads : 1) ?
+	    cfg->max_connections * (threads ? threads : 1) : UINT_MAX;
 	unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-	    MHD_USE_ERROR_LOG;
+	    MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG;
 
 	srv->tls = MHD_start_daemon(flags, 0, NULL, NULL, on_webhook, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 1 ? threads : 0),
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, acceptor_notify, &srv->acceptor,
 	    MHD_OPTION_HTTPS_CERT_CALLBACK, certstore_retrieve,
 	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
 	    MHD_OPTION_END);
@@ -423,7 +433,8 @@ start_tls(struct server *srv, int fd, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	return 0;
+	/* the acceptor owns fd now, whatever happens */
+	return acceptor_start(fd, srv->tls, cfg->max_connections, &srv->acceptor, err, errlen);
 }
 
 static int
@@ -512,7 +523,6 @@ static void
 shut_down(struct server *srv, int sig)
 {
 	struct timespec t0, tick = { 0, 10 * 1000 * 1000 };
-	MHD_socket lfd;
 	long left;
 	char detail[64];
 
@@ -525,9 +535,7 @@ shut_down(struct server *srv, int sig)
 	snprintf(detail, sizeof(detail), "%s, %ld in flight", strsignal(sig),
 	    metrics_inflight(srv->metrics));
 	log_simple(&srv->log, LOG_INFO, "shutting down", "reason", detail);
-	lfd = MHD_quiesce_daemon(srv->tls);
-	if (lfd != MHD_INVALID_SOCKET)
-		close(lfd);
+	acceptor_stop(srv->acceptor);
 	while ((left = metrics_inflight(srv->metrics)) > 0 &&
 	    seconds_since(&t0) < (double)srv->cfg->grace_period)
 		nanosleep(&tick, NULL);
@@ -617,8 +625,10 @@ server_run(const struct server_config *cfg, const struct policy *pol, char *err,
 	shut_down(&srv, sig);
 	rc = 0;
 out:
+	acceptor_stop(srv.acceptor);	/* before the daemon: it hands connections to it */
 	if (srv.tls != NULL)
 		MHD_stop_daemon(srv.tls);
+	acceptor_free(srv.acceptor);	/* after the daemon: its workers report to it */
 	if (srv.plain != NULL)
 		MHD_stop_daemon(srv.plain);
 	if (tls_fd >= 0)
