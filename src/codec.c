@@ -113,7 +113,8 @@ codec_parse(const char *text, size_t len, json_object **out, char *err, size_t e
 			goto out;
 		}
 	}
-	if (obj == NULL || jerr != json_tokener_success) {
+	/* obj is NULL for a top-level null, so only the error says whether parsing failed */
+	if (jerr != json_tokener_success) {
 		if (jerr == json_tokener_continue)
 			snprintf(err, errlen, "invalid JSON: unexpected end of input");
 		else if (jerr == json_tokener_error_depth)
@@ -169,6 +170,10 @@ struct fields {
 	int depth;			/* containers open */
 	struct codec_field *out;
 	const char *why;		/* set when a callback stops the parse */
+	yajl_handle h;
+	size_t len;			/* of the text */
+	int flushing;			/* inside yajl_complete_parse: its offsets are not ours */
+	size_t end;			/* where the top-level value ends; 0 until it does */
 };
 
 static int
@@ -240,6 +245,52 @@ fields_target(const struct fields *f)
 	return top->node >= 0 ? top->want : -1;
 }
 
+/* A top-level value just ended: note where, so that only whitespace may follow. yajl 2.1.0
+ * accepts a trailing unterminated string ("{}\"x") that its end-of-input flush leaves unread. */
+static void
+fields_note_end(struct fields *f)
+{
+	if (f->depth == 0)
+		f->end = f->flushing ? f->len : yajl_get_bytes_consumed(f->h);
+}
+
+/* A number, string or literal inside the innermost level allowed is one level too deep, as
+ * json-c counts it (32 empty arrays nest fine, 32 arrays around a 1 do not). */
+static int
+fields_value_fits(struct fields *f)
+{
+	if (f->depth < CODEC_MAX_DEPTH)
+		return 1;
+	f->why = "nested deeper than " XSTR(CODEC_MAX_DEPTH) " levels";
+	return 0;
+}
+
+static int
+fields_scalar(void *ctx)
+{
+	struct fields *f = ctx;
+
+	if (!fields_value_fits(f))
+		return 0;
+	fields_note_end(f);
+	return 1;
+}
+
+static int
+fields_boolean(void *ctx, int b)
+{
+	(void)b;
+	return fields_scalar(ctx);
+}
+
+static int
+fields_number(void *ctx, const char *s, size_t len)
+{
+	(void)s;
+	(void)len;
+	return fields_scalar(ctx);
+}
+
 static int
 fields_string(void *ctx, const unsigned char *s, size_t len)
 {
@@ -247,6 +298,9 @@ fields_string(void *ctx, const unsigned char *s, size_t len)
 	int n = fields_target(f), i;
 	char *copy;
 
+	if (!fields_value_fits(f))
+		return 0;
+	fields_note_end(f);
 	if (n < 0 || (i = f->nodes[n].path) < 0)
 		return 1;
 	if ((copy = malloc(len + 1)) == NULL) {
@@ -294,6 +348,7 @@ fields_close(void *ctx)
 	struct fields *f = ctx;
 
 	f->depth--;
+	fields_note_end(f);
 	return 1;
 }
 
@@ -311,9 +366,12 @@ fields_key(void *ctx, const unsigned char *key, size_t len)
 	return 1;
 }
 
-/* Numbers, true, false and null are never kept, so yajl is given no callbacks for them: it still
- * checks their grammar, and numbers stay text with no range to overflow. */
+/* Numbers, true, false and null are never kept; their callbacks only check depth and note where
+ * a top-level one ends. Numbers stay text: no range to overflow. */
 static const yajl_callbacks fields_callbacks = {
+	.yajl_null = fields_scalar,
+	.yajl_boolean = fields_boolean,
+	.yajl_number = fields_number,
 	.yajl_string = fields_string,
 	.yajl_start_map = fields_start_map,
 	.yajl_map_key = fields_key,
@@ -345,6 +403,8 @@ codec_parse_fields(const char *text, size_t len, const struct codec_path *paths,
 	struct fields fs, *f = &fs;	/* about 6 KB: on the stack, as nothing outlives the call */
 	yajl_handle h = NULL;
 	yajl_status st;
+	const char *bad;
+	size_t i;
 	int rc = -1, at_end = 0;
 
 	memset(fields, 0, npaths * sizeof(*fields));
@@ -364,14 +424,25 @@ codec_parse_fields(const char *text, size_t len, const struct codec_path *paths,
 	 * and only when there is a non-ASCII byte */
 	if (has_non_ascii(text, len) && utf8_check(text, len, err, errlen) != 0)
 		goto out;
+	/* yajl takes VT and FF for whitespace; JSON has them nowhere (inside a string they would
+	 * have to be escaped) */
+	if ((bad = memchr(text, '\v', len)) != NULL || (bad = memchr(text, '\f', len)) != NULL) {
+		snprintf(err, errlen, "invalid JSON at byte %zu: invalid char in json text",
+		    (size_t)(bad - text));
+		goto out;
+	}
 	if ((h = yajl_alloc(&fields_callbacks, NULL, f)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	f->h = h;
+	f->len = len;
+	f->flushing = 0;
+	f->end = 0;
 	yajl_config(h, yajl_dont_validate_strings, 1);
 	st = yajl_parse(h, (const unsigned char *)text, len);
 	if (st == yajl_status_ok) {
-		at_end = 1;
+		at_end = f->flushing = 1;
 		st = yajl_complete_parse(h);
 	}
 	if (st == yajl_status_client_canceled) {
@@ -381,6 +452,12 @@ codec_parse_fields(const char *text, size_t len, const struct codec_path *paths,
 	if (st != yajl_status_ok) {
 		fields_error(h, text, len, at_end, err, errlen);
 		goto out;
+	}
+	for (i = f->end; i < len; i++) {
+		if (memchr(" \t\r\n", text[i], 4) == NULL || text[i] == '\0') {
+			snprintf(err, errlen, "invalid JSON: unexpected data after byte %zu", f->end);
+			goto out;
+		}
 	}
 	rc = 0;
 out:
@@ -457,7 +534,10 @@ key_equals(const char *a, size_t len, const char *name)
 		return len - 2 == strlen(name) && memcmp(a + 1, name, len - 2) == 0;
 	if (codec_parse(a, len, &k, err, sizeof(err)) != 0)
 		return 0;
-	eq = json_object_is_type(k, json_type_string) && strcmp(json_object_get_string(k), name) == 0;
+	/* length too: a "\u0000" inside the key must not make it equal to its prefix */
+	eq = json_object_is_type(k, json_type_string) &&
+	    (size_t)json_object_get_string_len(k) == strlen(name) &&
+	    memcmp(json_object_get_string(k), name, strlen(name)) == 0;
 	json_object_put(k);
 	return eq;
 }

@@ -647,6 +647,18 @@ def test_embedded_nul():
     out = json.loads(p.stdout)["response"]["uid"] if p.returncode == 0 else None
     report(p.returncode == 2 or out == "705ab4f5\x00-6393",
            "uid with an escaped NUL is echoed whole or rejected", "rc=%d uid=%r" % (p.returncode, out))
+    # a decoy key "url\u0000" in the status annotation: json-c would cut it to "url"; the splice
+    # must rewrite the real url and leave the decoy's bytes alone (found by codec_fuzz)
+    ann = ('{"provisioning":{"image":{"url":"%s","checksum":"%s","url\\u0000":"decoy"}}}'
+           % (fx.OLD_URL, fx.OLD_SUM))
+    h = stored(fx.host(annotations={STATUS_ANN: ann}))
+    p = run(fx.review("CREATE", h))
+    resp = json.loads(p.stdout)["response"] if p.returncode == 0 else {}
+    ops = json.loads(base64.b64decode(resp["patch"])) if "patch" in resp else []
+    got = [op["value"] for op in ops if op.get("path") == STATUS_PTR]
+    want = ann.replace(fx.OLD_URL, fx.NEW_URL).replace(fx.OLD_SUM, fx.NEW_SUM)
+    report(got == [want], "status annotation with a \"url\\u0000\" decoy key: the real url is "
+           "rewritten, the decoy kept", "got=%r want=%r" % (got, want))
 
 
 def test_long_names():
