@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <yajl/yajl_parse.h>
 
 #include "policy.h"
 #include "review.h"
@@ -22,8 +23,10 @@
  * host already on the service name (the steady state after a rollout), is derived in memory.
  *
  * Both measurements run in the same process on one pinned core, interleaved, ITER iterations a
- * round, ROUNDS rounds, timed in thread CPU time; the median round is printed. The baseline is what any webhook must do at
- * least: json_tokener_new + json_tokener_parse_ex (default flags) + free.
+ * round, ROUNDS rounds, timed in thread CPU time; the median round is printed. Two baselines:
+ * json-c's bare parse of the same bytes (json_tokener_new + json_tokener_parse_ex + free: what
+ * the decision cost before it read requests with yajl, and the goal's reference), and yajl's bare
+ * validation with no callbacks (the floor of any read that checks the whole body).
  *
  * usage: bench_review [FILE] [--iterations N] [--rounds N] [--callgrind decision|parse]
  * FILE defaults to $BMHGUARD_TOP/tests/data/bench-update-review.json, else the path relative to
@@ -80,6 +83,21 @@ bench_bare_parse(const struct doc *d)
 		return -1;
 	json_object_put(o);
 	return 0;
+}
+
+__attribute__((noinline)) static int
+bench_bare_yajl(const struct doc *d)
+{
+	yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+	int ok;
+
+	if (h == NULL)
+		return -1;
+	yajl_config(h, yajl_dont_validate_strings, 1);
+	ok = yajl_parse(h, (const unsigned char *)d->body, d->len) == yajl_status_ok &&
+	    yajl_complete_parse(h) == yajl_status_ok;
+	yajl_free(h);
+	return ok ? 0 : -1;
 }
 
 static int
@@ -180,18 +198,18 @@ pin_one_core(void)
 
 static int
 measure(const struct policy *p, const struct doc *d, long iter, int rounds, double *dec_us,
-    double *parse_us)
+    double *parse_us, double *yajl_us)
 {
-	double dec[MAX_ROUNDS], par[MAX_ROUNDS], t;
+	double dec[MAX_ROUNDS], par[MAX_ROUNDS], yaj[MAX_ROUNDS], t;
 	long i, done, n;
 	int r;
 
 	/* warm caches and the allocator */
 	for (i = 0; i < iter / 10 + 1; i++)
-		if (bench_decision(p, d) != 0 || bench_bare_parse(d) != 0)
+		if (bench_decision(p, d) != 0 || bench_bare_parse(d) != 0 || bench_bare_yajl(d) != 0)
 			return -1;
 	for (r = 0; r < rounds; r++) {
-		dec[r] = par[r] = 0;
+		dec[r] = par[r] = yaj[r] = 0;
 		for (done = 0; done < iter; done += n) {
 			n = iter - done < BLOCK ? iter - done : BLOCK;
 			t = now_us();
@@ -204,14 +222,22 @@ measure(const struct policy *p, const struct doc *d, long iter, int rounds, doub
 				if (bench_bare_parse(d) != 0)
 					return -1;
 			par[r] += now_us() - t;
+			t = now_us();
+			for (i = 0; i < n; i++)
+				if (bench_bare_yajl(d) != 0)
+					return -1;
+			yaj[r] += now_us() - t;
 		}
 		dec[r] /= (double)iter;
 		par[r] /= (double)iter;
+		yaj[r] /= (double)iter;
 	}
 	qsort(dec, (size_t)rounds, sizeof(double), cmp_double);
 	qsort(par, (size_t)rounds, sizeof(double), cmp_double);
+	qsort(yaj, (size_t)rounds, sizeof(double), cmp_double);
 	*dec_us = dec[rounds / 2];
 	*parse_us = par[rounds / 2];
+	*yajl_us = yaj[rounds / 2];
 	return 0;
 }
 
@@ -244,7 +270,7 @@ main(int argc, char **argv)
 	struct policy *p = NULL;
 	long iter = 20000, i;
 	int rounds = 5, rc = 1, k, missed = 0;
-	double dec, par;
+	double dec, par, yaj;
 
 	for (k = 1; k < argc; k++) {
 		if (strcmp(argv[k], "--iterations") == 0 && k + 1 < argc)
@@ -289,11 +315,12 @@ main(int argc, char **argv)
 	}
 	pin_one_core();
 	for (k = 0; k < 2; k++) {
-		if (measure(p, &docs[k], iter, rounds, &dec, &par) != 0)
+		if (measure(p, &docs[k], iter, rounds, &dec, &par, &yaj) != 0)
 			goto out;
 		printf("bench review%s%s%s: decision %.1f us/review, bare json-c parse %.1f "
-		    "us/review, ratio %.2f (goal <= %.2f)\n", k ? " (" : "", k ? docs[k].label : "",
-		    k ? ")" : "", dec, par, dec / par, GOAL_RATIO);
+		    "us/review, ratio %.2f (goal <= %.2f); bare yajl validation %.1f us/review, "
+		    "decision/yajl %.2f\n", k ? " (" : "", k ? docs[k].label : "", k ? ")" : "", dec,
+		    par, dec / par, GOAL_RATIO, yaj, dec / yaj);
 		if (k == 0)
 			printf("bench review: request %zu bytes (%s), %ld iterations x %d rounds, "
 			    "median round, thread CPU time, one core\n", docs[0].len, docs[0].label, iter, rounds);
