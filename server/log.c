@@ -5,6 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <yajl/yajl_gen.h>
+
 #include "log.h"
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
@@ -61,65 +63,85 @@ write_all(int fd, const char *p, size_t n)
 	}
 }
 
-/*
- * The line is {"time":..,"level":..,"msg":.. followed by the fields object's own text, so the
- * fields are serialised once rather than copied into a second object first: a rewrite's log line
- * sits on the webhook's hot path.
- */
+/* text plus a newline in one write(2), so that concurrent lines never interleave. */
+static void
+write_line(const struct logger *lg, const char *text, size_t n)
+{
+	char stack[1024], *buf = n + 1 <= sizeof(stack) ? stack : malloc(n + 1);
+
+	if (buf == NULL)
+		return;
+	memcpy(buf, text, n);
+	buf[n] = '\n';
+	write_all(lg->fd, buf, n + 1);
+	if (buf != stack)
+		free(buf);
+}
+
 void
 log_write(const struct logger *lg, enum log_level level, const char *msg, json_object *fields)
 {
-	char when[48], head[128], stack[1024], *buf = stack;
-	json_object *m = NULL;
-	const char *quoted, *rest = "}";
-	size_t hl, ql, rl, n;
+	char when[48];
+	json_object *line = NULL;
+	const char *text;
+	size_t n;
 
-	if (!log_enabled(lg, level))
+	if (!log_enabled(lg, level) || (line = json_object_new_object()) == NULL)
 		goto out;
 	format_time(when, sizeof(when));
-	/* time and level are plain ASCII: nothing in them to escape */
-	hl = (size_t)snprintf(head, sizeof(head), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":",
-	    when, log_level_str(level));
-	if ((m = json_object_new_string(msg)) == NULL)
-		goto out;
-	quoted = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (fields != NULL && json_object_object_length(fields) > 0) {
-		rest = json_object_to_json_string_ext(fields, JSON_C_TO_STRING_PLAIN |
-		    JSON_C_TO_STRING_NOSLASHESCAPE);
-		rest++;		/* past its '{': its members follow msg, after a comma */
+	json_object_object_add(line, "time", json_object_new_string(when));
+	json_object_object_add(line, "level", json_object_new_string(log_level_str(level)));
+	json_object_object_add(line, "msg", json_object_new_string(msg));
+	if (fields != NULL) {
+		json_object_object_foreach(fields, key, val)
+			json_object_object_add(line, key, json_object_get(val));
 	}
-	ql = strlen(quoted);
-	rl = strlen(rest);
-	n = hl + ql + (rest[0] != '}') + rl + 1;
-	if (n > sizeof(stack) && (buf = malloc(n)) == NULL)
-		goto out;
-	memcpy(buf, head, hl);
-	memcpy(buf + hl, quoted, ql);
-	if (rest[0] != '}')
-		buf[hl + ql] = ',';
-	memcpy(buf + n - rl - 1, rest, rl);
-	buf[n - 1] = '\n';
-	write_all(lg->fd, buf, n);	/* one write(2): concurrent lines never interleave */
-	if (buf != stack)
-		free(buf);
+	text = json_object_to_json_string_length(line, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	write_line(lg, text, n);
 out:
-	json_object_put(m);
+	json_object_put(line);
 	json_object_put(fields);
+}
+
+#define GEN(call) do { if ((call) != yajl_gen_status_ok) goto out; } while (0)
+#define GEN_STR(g, s) GEN(yajl_gen_string((g), (const unsigned char *)(s), strlen(s)))
+
+void
+log_strings(const struct logger *lg, enum log_level level, const char *msg,
+    const char *const *pairs, size_t npairs)
+{
+	char when[48];
+	const unsigned char *buf;
+	yajl_gen g = NULL;
+	size_t i, len;
+
+	if (!log_enabled(lg, level) || (g = yajl_gen_alloc(NULL)) == NULL)
+		return;
+	format_time(when, sizeof(when));
+	GEN(yajl_gen_map_open(g));
+	GEN_STR(g, "time");
+	GEN_STR(g, when);
+	GEN_STR(g, "level");
+	GEN_STR(g, log_level_str(level));
+	GEN_STR(g, "msg");
+	GEN_STR(g, msg);
+	for (i = 0; i < npairs; i++) {
+		GEN_STR(g, pairs[2 * i]);
+		GEN_STR(g, pairs[2 * i + 1] != NULL ? pairs[2 * i + 1] : "");
+	}
+	GEN(yajl_gen_map_close(g));
+	GEN(yajl_gen_get_buf(g, &buf, &len));
+	write_line(lg, (const char *)buf, len);
+out:
+	yajl_gen_free(g);
 }
 
 void
 log_simple(const struct logger *lg, enum log_level level, const char *msg, const char *key,
     const char *value)
 {
-	json_object *fields = NULL;
+	const char *pair[2] = { key, value };
 
-	if (!log_enabled(lg, level))
-		return;
-	if (key != NULL) {
-		fields = json_object_new_object();
-		if (fields != NULL)
-			json_object_object_add(fields, key, json_object_new_string(value ? value : ""));
-	}
-	log_write(lg, level, msg, fields);
+	log_strings(lg, level, msg, pair, key != NULL ? 1 : 0);
 }

@@ -2,6 +2,7 @@
 #ifndef BMHGUARD_LOG_H
 #define BMHGUARD_LOG_H
 
+#include <stddef.h>
 #include <json-c/json.h>
 
 enum log_level {
@@ -28,6 +29,12 @@ int log_enabled(const struct logger *lg, enum log_level level);
  * NULL) and released here; its keys come after time, level and msg in their insertion order.
  * One write(2) per line, so lines from concurrent threads never interleave. */
 void log_write(const struct logger *lg, enum log_level level, const char *msg, json_object *fields);
+
+/* A line whose fields are all strings: pairs holds npairs key/value pairs (2 * npairs strings,
+ * values may be NULL for ""). Written straight out with yajl's generator, no json-c objects:
+ * the webhook writes one for every rewrite. */
+void log_strings(const struct logger *lg, enum log_level level, const char *msg,
+    const char *const *pairs, size_t npairs);
 
 /* Convenience: a line with one string field ("error", ...), or none when key is NULL. */
 void log_simple(const struct logger *lg, enum log_level level, const char *msg, const char *key,

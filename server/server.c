@@ -132,25 +132,17 @@ log_changes(struct server *srv, const struct review_result *res)
 	for (i = 0; i < res->nchanges; i++) {
 		const struct review_change *ch = &res->changes[i];
 		enum log_level lvl = ch->action == REVIEW_WITHHOLD ? LOG_WARN : LOG_INFO;
-		json_object *f;
+		const char *fields[] = {
+			"namespace", res->namespace, "name", res->name, "uid", res->uid,
+			"field", review_field_str(ch->field), "action", review_action_str(ch->action),
+			"from", ch->from, "to", ch->to,
+		};
 
-		if (!log_enabled(&srv->log, lvl))
-			continue;
-		f = json_object_new_object();
-		if (f == NULL)
-			return;
-		json_object_object_add(f, "namespace", json_object_new_string(res->namespace));
-		json_object_object_add(f, "name", json_object_new_string(res->name));
-		json_object_object_add(f, "uid", json_object_new_string(res->uid));
-		json_object_object_add(f, "field", json_object_new_string(review_field_str(ch->field)));
-		json_object_object_add(f, "action", json_object_new_string(review_action_str(ch->action)));
-		json_object_object_add(f, "from", json_object_new_string(ch->from ? ch->from : ""));
-		json_object_object_add(f, "to", json_object_new_string(ch->to ? ch->to : ""));
-		log_write(&srv->log, lvl,
+		log_strings(&srv->log, lvl,
 		    ch->action == REVIEW_REWRITE ? "rewrote image URL" :
 		    ch->action == REVIEW_WOULD_REWRITE ? "would rewrite image URL (--mode warn)" :
 		    "withheld rewrite: spec alone would make the operator deprovision the host; "
-		    "run bmhguard repair", f);
+		    "run bmhguard repair", fields, sizeof(fields) / sizeof(fields[0]) / 2);
 	}
 }
 

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yajl/yajl_gen.h>
+
 #include "codec.h"
 #include "review.h"
 #include "url.h"
@@ -103,14 +105,23 @@ static const struct codec_path annotation_reads[AN_COUNT] = {
 /* request.object's own fields start after "request", "object" */
 #define OBJECT_KEYS(r)	(reads[r].keys + 2), (reads[r].depth - 2)
 
+/* What one change adds to the response; record() fills it, respond() writes it out. */
+struct answer {
+	char *warning;		/* owned */
+	char audit_key[48];	/* "withheld-spec-image-url", ... */
+	char *audit_value;	/* owned */
+	char *op_path;		/* owned; NULL: no replace op (warn mode, withheld, or the checksum
+				 * that rides in the annotation url's op) */
+	char *op_value;		/* owned */
+};
+
 /* One review being decided. */
 struct decision {
 	const struct policy *policy;
 	struct codec_field in[RD_COUNT];	/* owned: what the request holds at reads[] */
 	int update;			/* an UPDATE with an oldObject */
-	json_object *ops;		/* owned: the JSON patch array */
-	json_object *warnings;		/* owned */
-	json_object *audit;		/* owned */
+	struct answer out[REVIEW_FIELD_COUNT];	/* at most one change per field */
+	size_t nout, nops;
 	struct review_result *res;
 	int withheld;
 };
@@ -151,18 +162,18 @@ authority_of(const char *url, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-static int
-add_warning(struct decision *d, const char *text)
+/* text, cut to what the API server keeps */
+static char *
+warning_dup(const char *text)
 {
 	char buf[WARNING_HARD_MAX + 1];
-	size_t n = strlen(text);
 
-	if (n > WARNING_HARD_MAX) {
+	if (strlen(text) > WARNING_HARD_MAX) {
 		memcpy(buf, text, WARNING_HARD_MAX - 3);
 		memcpy(buf + WARNING_HARD_MAX - 3, "...", 4);
 		text = buf;
 	}
-	return json_object_array_add(d->warnings, json_object_new_string(text));
+	return strdup(text);
 }
 
 /* Record a change: its warning and audit annotation, and on REVIEW_REWRITE with a patch_value the
@@ -173,11 +184,14 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 {
 	struct review_result *r = d->res;
 	struct review_change *c;
-	char msg[WARNING_HARD_MAX * 2], fa[128], ta[128], *audit;
+	struct answer *a;
+	char msg[WARNING_HARD_MAX * 2], fa[128], ta[128];
 	const char *name = r->name[0] ? r->name : "(new host)";
 	char who[128];
-	json_object *op;
 
+	if (d->nout == REVIEW_FIELD_COUNT)
+		return -1;	/* a second change to one field: a bug, not a request to answer */
+	a = &d->out[d->nout++];
 	c = realloc(r->changes, (r->nchanges + 1) * sizeof(*c));
 	if (c == NULL)
 		return -1;
@@ -213,25 +227,23 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 		d->withheld = 1;
 		break;
 	}
-	if (add_warning(d, msg) != 0)
+	if ((a->warning = warning_dup(msg)) == NULL)
 		return -1;
 	/* the audit log keeps the whole from -> to, however long the URLs */
-	if (asprintf(&audit, "%s -> %s%s", from, to,
+	if (asprintf(&a->audit_value, "%s -> %s%s", from, to,
 	    action == REVIEW_REWRITE ? "" : action == REVIEW_WOULD_REWRITE ?
-	    " (warn mode, not applied)" : " (withheld: host is provisioned)") < 0)
+	    " (warn mode, not applied)" : " (withheld: host is provisioned)") < 0) {
+		a->audit_value = NULL;
 		return -1;
-	snprintf(msg, sizeof(msg), "%s%s", action == REVIEW_REWRITE ? "" :
+	}
+	snprintf(a->audit_key, sizeof(a->audit_key), "%s%s", action == REVIEW_REWRITE ? "" :
 	    action == REVIEW_WOULD_REWRITE ? "would-" : "withheld-", field_audit_keys[field]);
-	json_object_object_add(d->audit, msg, json_object_new_string(audit));
-	free(audit);
 	if (action != REVIEW_REWRITE || patch_value == NULL)
 		return 0;
-	if ((op = json_object_new_object()) == NULL)
-		return -1;
-	json_object_object_add(op, "op", json_object_new_string("replace"));
-	json_object_object_add(op, "path", json_object_new_string(pointer));
-	json_object_object_add(op, "value", json_object_new_string(patch_value));
-	return json_object_array_add(d->ops, op);
+	d->nops++;
+	a->op_path = strdup(pointer);
+	a->op_value = strdup(patch_value);
+	return a->op_path == NULL || a->op_value == NULL ? -1 : 0;
 }
 
 static enum review_action
@@ -497,49 +509,118 @@ envelope(struct decision *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* yajl_gen steps of respond(): the first that fails ends it. */
+#define GEN(call) do { if ((call) != yajl_gen_status_ok) goto out; } while (0)
+#define GEN_STR(g, s) GEN(yajl_gen_string((g), (const unsigned char *)(s), strlen(s)))
+
+/* The JSON patch: one replace op per patched field, base64. Caller frees. */
+static char *
+patch_base64(const struct decision *d)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *buf;
+	char *b64 = NULL;
+	size_t i, len;
+
+	if (g == NULL)
+		return NULL;
+	GEN(yajl_gen_array_open(g));
+	for (i = 0; i < d->nout; i++) {
+		if (d->out[i].op_path == NULL)
+			continue;
+		GEN(yajl_gen_map_open(g));
+		GEN_STR(g, "op");
+		GEN_STR(g, "replace");
+		GEN_STR(g, "path");
+		GEN_STR(g, d->out[i].op_path);
+		GEN_STR(g, "value");
+		GEN_STR(g, d->out[i].op_value);
+		GEN(yajl_gen_map_close(g));
+	}
+	GEN(yajl_gen_array_close(g));
+	GEN(yajl_gen_get_buf(g, &buf, &len));
+	b64 = codec_base64(buf, len);
+out:
+	yajl_gen_free(g);
+	return b64;
+}
+
+/* The response review, written straight out with yajl's generator: no tree to build and free.
+ * Strings are escaped as json-c would ('/' left alone); their bytes are not re-checked, as
+ * they come from the validated request or from us. */
 static int
 respond(struct decision *d)
 {
-	json_object *out = json_object_new_object(), *resp = json_object_new_object();
-	const char *patch, *text;
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *buf;
 	char *b64 = NULL;
-	size_t len;
+	size_t i, len;
 	int rc = -1;
 
-	if (out == NULL || resp == NULL)
+	if (g == NULL)
+		return -1;
+	if (d->nops > 0 && (b64 = patch_base64(d)) == NULL)
 		goto out;
-	json_object_object_add(out, "apiVersion", json_object_new_string("admission.k8s.io/v1"));
-	json_object_object_add(out, "kind", json_object_new_string("AdmissionReview"));
-	json_object_object_add(resp, "uid", json_object_new_string(d->res->uid));
-	json_object_object_add(resp, "allowed", json_object_new_boolean(1));
-	if (json_object_array_length(d->ops) > 0) {
-		patch = json_object_to_json_string_length(d->ops,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-		if ((b64 = codec_base64(patch, len)) == NULL)
-			goto out;
-		json_object_object_add(resp, "patchType", json_object_new_string("JSONPatch"));
-		json_object_object_add(resp, "patch", json_object_new_string(b64));
+	GEN(yajl_gen_map_open(g));
+	GEN_STR(g, "apiVersion");
+	GEN_STR(g, "admission.k8s.io/v1");
+	GEN_STR(g, "kind");
+	GEN_STR(g, "AdmissionReview");
+	GEN_STR(g, "response");
+	GEN(yajl_gen_map_open(g));
+	GEN_STR(g, "uid");
+	GEN_STR(g, d->res->uid);
+	GEN_STR(g, "allowed");
+	GEN(yajl_gen_bool(g, 1));
+	if (b64 != NULL) {
+		GEN_STR(g, "patchType");
+		GEN_STR(g, "JSONPatch");
+		GEN_STR(g, "patch");
+		GEN_STR(g, b64);
 	}
-	if (json_object_array_length(d->warnings) > 0)
-		json_object_object_add(resp, "warnings", json_object_get(d->warnings));
-	if (json_object_object_length(d->audit) > 0)
-		json_object_object_add(resp, "auditAnnotations", json_object_get(d->audit));
-	json_object_object_add(out, "response", resp);
-	resp = NULL;
-	text = json_object_to_json_string_length(out,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	if (d->nout > 0) {
+		GEN_STR(g, "warnings");
+		GEN(yajl_gen_array_open(g));
+		for (i = 0; i < d->nout; i++)
+			GEN_STR(g, d->out[i].warning);
+		GEN(yajl_gen_array_close(g));
+		GEN_STR(g, "auditAnnotations");
+		GEN(yajl_gen_map_open(g));
+		for (i = 0; i < d->nout; i++) {
+			GEN_STR(g, d->out[i].audit_key);
+			GEN_STR(g, d->out[i].audit_value);
+		}
+		GEN(yajl_gen_map_close(g));
+	}
+	GEN(yajl_gen_map_close(g));
+	GEN(yajl_gen_map_close(g));
+	GEN(yajl_gen_get_buf(g, &buf, &len));
 	if ((d->res->response = malloc(len + 1)) == NULL)
 		goto out;
-	memcpy(d->res->response, text, len + 1);
+	memcpy(d->res->response, buf, len);
+	d->res->response[len] = '\0';
 	d->res->response_len = len;
 	d->res->outcome = d->withheld ? REVIEW_WITHHELD :
-	    json_object_array_length(d->ops) > 0 ? REVIEW_PATCHED : REVIEW_UNCHANGED;
+	    d->nops > 0 ? REVIEW_PATCHED : REVIEW_UNCHANGED;
 	rc = 0;
 out:
 	free(b64);
-	json_object_put(resp);
-	json_object_put(out);
+	yajl_gen_free(g);
 	return rc;
+}
+
+static void
+answers_free(struct decision *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nout; i++) {
+		free(d->out[i].warning);
+		free(d->out[i].audit_value);
+		free(d->out[i].op_path);
+		free(d->out[i].op_value);
+	}
+	d->nout = d->nops = 0;
 }
 
 int
@@ -556,19 +637,13 @@ review_handle(const struct policy *p, const char *body, size_t len, struct revie
 	if (codec_parse_fields(body, len, reads, RD_COUNT, d.in, err, errlen) != 0 ||
 	    envelope(&d, err, errlen) != 0)
 		goto out;
-	d.ops = json_object_new_array();
-	d.warnings = json_object_new_array();
-	d.audit = json_object_new_object();
-	if (d.ops == NULL || d.warnings == NULL || d.audit == NULL ||
-	    (applies(&d) && decide(&d) != 0) || respond(&d) != 0) {
+	if ((applies(&d) && decide(&d) != 0) || respond(&d) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	rc = 0;
 out:
-	json_object_put(d.ops);
-	json_object_put(d.warnings);
-	json_object_put(d.audit);
+	answers_free(&d);
 	codec_fields_free(d.in, RD_COUNT);
 	if (rc != 0) {
 		review_result_free(res);
