@@ -77,6 +77,16 @@ utf8_check(const char *text, size_t len, char *err, size_t errlen)
 	return 0;
 }
 
+/* The index of the first byte at or after i that is not JSON whitespace (RFC 8259: space, tab,
+ * CR, LF; not NUL, VT or FF), or n. */
+static size_t
+ws_skip(const char *s, size_t n, size_t i)
+{
+	while (i < n && memchr(" \t\r\n", s[i], 4) != NULL)
+		i++;
+	return i;
+}
+
 int
 codec_parse(const char *text, size_t len, json_object **out, char *err, size_t errlen)
 {
@@ -102,8 +112,7 @@ codec_parse(const char *text, size_t len, json_object **out, char *err, size_t e
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	obj = json_tokener_parse_ex(tok, text, (int)len);
 	jerr = json_tokener_get_error(tok);
-	for (end = 0; end < len && memchr(" \t\r\n", text[end], 4) != NULL; end++)
-		;
+	end = ws_skip(text, len, 0);
 	if (jerr == json_tokener_continue && end < len && strchr("{[\"", text[end]) == NULL) {
 		/* a top-level number or literal ends only at end of input: signal it with a NUL */
 		obj = json_tokener_parse_ex(tok, "", 1);
@@ -125,11 +134,9 @@ codec_parse(const char *text, size_t len, json_object **out, char *err, size_t e
 			    json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
 		goto out;
 	}
-	for (end = json_tokener_get_parse_end(tok); end < len; end++) {
-		if (strchr(" \t\r\n", text[end]) == NULL || text[end] == '\0') {
-			snprintf(err, errlen, "invalid JSON: unexpected data after byte %zu", end);
-			goto out;
-		}
+	if ((end = ws_skip(text, len, json_tokener_get_parse_end(tok))) < len) {
+		snprintf(err, errlen, "invalid JSON: unexpected data after byte %zu", end);
+		goto out;
 	}
 	*out = obj;
 	obj = NULL;
@@ -254,8 +261,8 @@ fields_note_end(struct fields *f)
 		f->end = f->flushing ? f->len : yajl_get_bytes_consumed(f->h);
 }
 
-/* A number, string or literal inside the innermost level allowed is one level too deep, as
- * json-c counts it (32 empty arrays nest fine, 32 arrays around a 1 do not). */
+/* Any value inside the innermost level allowed is one level too deep, a scalar as much as a
+ * container, as json-c counts it (32 empty arrays nest fine, 32 arrays around a 1 do not). */
 static int
 fields_value_fits(struct fields *f)
 {
@@ -318,10 +325,8 @@ fields_open(struct fields *f, int is_map)
 {
 	int n = fields_target(f);
 
-	if (f->depth == CODEC_MAX_DEPTH) {
-		f->why = "nested deeper than " XSTR(CODEC_MAX_DEPTH) " levels";
+	if (!fields_value_fits(f))
 		return 0;
-	}
 	if (n >= 0 && is_map && f->nodes[n].path >= 0)
 		f->out[f->nodes[n].path].found = CODEC_OBJECT;
 	/* only objects lead further along a path of keys */
@@ -404,7 +409,6 @@ codec_parse_fields(const char *text, size_t len, const struct codec_path *paths,
 	yajl_handle h = NULL;
 	yajl_status st;
 	const char *bad;
-	size_t i;
 	int rc = -1, at_end = 0;
 
 	memset(fields, 0, npaths * sizeof(*fields));
@@ -453,11 +457,9 @@ codec_parse_fields(const char *text, size_t len, const struct codec_path *paths,
 		fields_error(h, text, len, at_end, err, errlen);
 		goto out;
 	}
-	for (i = f->end; i < len; i++) {
-		if (memchr(" \t\r\n", text[i], 4) == NULL || text[i] == '\0') {
-			snprintf(err, errlen, "invalid JSON: unexpected data after byte %zu", f->end);
-			goto out;
-		}
+	if (ws_skip(text, len, f->end) < len) {
+		snprintf(err, errlen, "invalid JSON: unexpected data after byte %zu", f->end);
+		goto out;
 	}
 	rc = 0;
 out:
@@ -501,8 +503,7 @@ struct scan {
 static void
 scan_ws(struct scan *sc)
 {
-	while (sc->i < sc->n && strchr(" \t\r\n", sc->s[sc->i]) != NULL && sc->s[sc->i] != '\0')
-		sc->i++;
+	sc->i = ws_skip(sc->s, sc->n, sc->i);
 }
 
 /* At '"': move past the closing quote. */
