@@ -5,8 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <yajl/yajl_gen.h>
-
+#include "codec.h"
 #include "log.h"
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
@@ -104,9 +103,6 @@ out:
 	json_object_put(fields);
 }
 
-#define GEN(call) do { if ((call) != yajl_gen_status_ok) goto out; } while (0)
-#define GEN_STR(g, s) GEN(yajl_gen_string((g), (const unsigned char *)(s), strlen(s)))
-
 void
 log_strings(const struct logger *lg, enum log_level level, const char *msg,
     const char *const *pairs, size_t npairs)
@@ -119,19 +115,19 @@ log_strings(const struct logger *lg, enum log_level level, const char *msg,
 	if (!log_enabled(lg, level) || (g = yajl_gen_alloc(NULL)) == NULL)
 		return;
 	format_time(when, sizeof(when));
-	GEN(yajl_gen_map_open(g));
-	GEN_STR(g, "time");
-	GEN_STR(g, when);
-	GEN_STR(g, "level");
-	GEN_STR(g, log_level_str(level));
-	GEN_STR(g, "msg");
-	GEN_STR(g, msg);
+	CODEC_GEN(yajl_gen_map_open(g));
+	CODEC_GEN_STR(g, "time");
+	CODEC_GEN_STR(g, when);
+	CODEC_GEN_STR(g, "level");
+	CODEC_GEN_STR(g, log_level_str(level));
+	CODEC_GEN_STR(g, "msg");
+	CODEC_GEN_STR(g, msg);
 	for (i = 0; i < npairs; i++) {
-		GEN_STR(g, pairs[2 * i]);
-		GEN_STR(g, pairs[2 * i + 1] != NULL ? pairs[2 * i + 1] : "");
+		CODEC_GEN_STR(g, pairs[2 * i]);
+		CODEC_GEN_STR(g, pairs[2 * i + 1] != NULL ? pairs[2 * i + 1] : "");
 	}
-	GEN(yajl_gen_map_close(g));
-	GEN(yajl_gen_get_buf(g, &buf, &len));
+	CODEC_GEN(yajl_gen_map_close(g));
+	CODEC_GEN(yajl_gen_get_buf(g, &buf, &len));
 	write_line(lg, (const char *)buf, len);
 out:
 	yajl_gen_free(g);

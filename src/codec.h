@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <json-c/json.h>
+#include <yajl/yajl_gen.h>
 
 /* Deepest nesting accepted. A BareMetalHost review is about 10 levels deep; json-c's own default
  * of 32 leaves room, and a deeper tokener costs more to set up on every request. */
@@ -48,6 +49,11 @@ void codec_fields_free(struct codec_field *fields, size_t n);
 /* The field's string, borrowed, or NULL when it is not a string or holds a NUL (a C string would
  * end early and a rewrite would truncate the value). */
 const char *codec_field_string(const struct codec_field *f);
+
+/* Steps of a yajl_gen writer (the admission response, log lines): the first that fails jumps to
+ * the caller's `out` label. */
+#define CODEC_GEN(call) do { if ((call) != yajl_gen_status_ok) goto out; } while (0)
+#define CODEC_GEN_STR(g, s) CODEC_GEN(yajl_gen_string((g), (const unsigned char *)(s), strlen(s)))
 
 /* Find the byte span [*start, *end) of the JSON string literal (quotes included) at path in the
  * JSON text, which must already be known valid (codec_parse). Duplicate keys: the last one wins,

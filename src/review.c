@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yajl/yajl_gen.h>
-
 #include "codec.h"
 #include "review.h"
 #include "url.h"
@@ -509,10 +507,6 @@ envelope(struct decision *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* yajl_gen steps of respond(): the first that fails ends it. */
-#define GEN(call) do { if ((call) != yajl_gen_status_ok) goto out; } while (0)
-#define GEN_STR(g, s) GEN(yajl_gen_string((g), (const unsigned char *)(s), strlen(s)))
-
 /* The JSON patch: one replace op per patched field, base64. Caller frees. */
 static char *
 patch_base64(const struct decision *d)
@@ -524,21 +518,21 @@ patch_base64(const struct decision *d)
 
 	if (g == NULL)
 		return NULL;
-	GEN(yajl_gen_array_open(g));
+	CODEC_GEN(yajl_gen_array_open(g));
 	for (i = 0; i < d->nout; i++) {
 		if (d->out[i].op_path == NULL)
 			continue;
-		GEN(yajl_gen_map_open(g));
-		GEN_STR(g, "op");
-		GEN_STR(g, "replace");
-		GEN_STR(g, "path");
-		GEN_STR(g, d->out[i].op_path);
-		GEN_STR(g, "value");
-		GEN_STR(g, d->out[i].op_value);
-		GEN(yajl_gen_map_close(g));
+		CODEC_GEN(yajl_gen_map_open(g));
+		CODEC_GEN_STR(g, "op");
+		CODEC_GEN_STR(g, "replace");
+		CODEC_GEN_STR(g, "path");
+		CODEC_GEN_STR(g, d->out[i].op_path);
+		CODEC_GEN_STR(g, "value");
+		CODEC_GEN_STR(g, d->out[i].op_value);
+		CODEC_GEN(yajl_gen_map_close(g));
 	}
-	GEN(yajl_gen_array_close(g));
-	GEN(yajl_gen_get_buf(g, &buf, &len));
+	CODEC_GEN(yajl_gen_array_close(g));
+	CODEC_GEN(yajl_gen_get_buf(g, &buf, &len));
 	b64 = codec_base64(buf, len);
 out:
 	yajl_gen_free(g);
@@ -561,40 +555,40 @@ respond(struct decision *d)
 		return -1;
 	if (d->nops > 0 && (b64 = patch_base64(d)) == NULL)
 		goto out;
-	GEN(yajl_gen_map_open(g));
-	GEN_STR(g, "apiVersion");
-	GEN_STR(g, "admission.k8s.io/v1");
-	GEN_STR(g, "kind");
-	GEN_STR(g, "AdmissionReview");
-	GEN_STR(g, "response");
-	GEN(yajl_gen_map_open(g));
-	GEN_STR(g, "uid");
-	GEN_STR(g, d->res->uid);
-	GEN_STR(g, "allowed");
-	GEN(yajl_gen_bool(g, 1));
+	CODEC_GEN(yajl_gen_map_open(g));
+	CODEC_GEN_STR(g, "apiVersion");
+	CODEC_GEN_STR(g, "admission.k8s.io/v1");
+	CODEC_GEN_STR(g, "kind");
+	CODEC_GEN_STR(g, "AdmissionReview");
+	CODEC_GEN_STR(g, "response");
+	CODEC_GEN(yajl_gen_map_open(g));
+	CODEC_GEN_STR(g, "uid");
+	CODEC_GEN_STR(g, d->res->uid);
+	CODEC_GEN_STR(g, "allowed");
+	CODEC_GEN(yajl_gen_bool(g, 1));
 	if (b64 != NULL) {
-		GEN_STR(g, "patchType");
-		GEN_STR(g, "JSONPatch");
-		GEN_STR(g, "patch");
-		GEN_STR(g, b64);
+		CODEC_GEN_STR(g, "patchType");
+		CODEC_GEN_STR(g, "JSONPatch");
+		CODEC_GEN_STR(g, "patch");
+		CODEC_GEN_STR(g, b64);
 	}
 	if (d->nout > 0) {
-		GEN_STR(g, "warnings");
-		GEN(yajl_gen_array_open(g));
+		CODEC_GEN_STR(g, "warnings");
+		CODEC_GEN(yajl_gen_array_open(g));
 		for (i = 0; i < d->nout; i++)
-			GEN_STR(g, d->out[i].warning);
-		GEN(yajl_gen_array_close(g));
-		GEN_STR(g, "auditAnnotations");
-		GEN(yajl_gen_map_open(g));
+			CODEC_GEN_STR(g, d->out[i].warning);
+		CODEC_GEN(yajl_gen_array_close(g));
+		CODEC_GEN_STR(g, "auditAnnotations");
+		CODEC_GEN(yajl_gen_map_open(g));
 		for (i = 0; i < d->nout; i++) {
-			GEN_STR(g, d->out[i].audit_key);
-			GEN_STR(g, d->out[i].audit_value);
+			CODEC_GEN_STR(g, d->out[i].audit_key);
+			CODEC_GEN_STR(g, d->out[i].audit_value);
 		}
-		GEN(yajl_gen_map_close(g));
+		CODEC_GEN(yajl_gen_map_close(g));
 	}
-	GEN(yajl_gen_map_close(g));
-	GEN(yajl_gen_map_close(g));
-	GEN(yajl_gen_get_buf(g, &buf, &len));
+	CODEC_GEN(yajl_gen_map_close(g));
+	CODEC_GEN(yajl_gen_map_close(g));
+	CODEC_GEN(yajl_gen_get_buf(g, &buf, &len));
 	if ((d->res->response = malloc(len + 1)) == NULL)
 		goto out;
 	memcpy(d->res->response, buf, len);
