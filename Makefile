@@ -10,7 +10,8 @@ DESTDIR ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
 CC      ?= cc
-PKGS    := libmicrohttpd json-c yajl libcrypto libssl libcurl yaml-0.1
+CXX     ?= c++
+PKGS    := libmicrohttpd json-c simdjson libcrypto libssl libcurl yaml-0.1
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -18,23 +19,27 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissi
 CSTD    := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -Isrc -Iserver $(PKG_CFLAGS) -DBMHGUARD_VERSION=\"$(VERSION)\" $(EXTRA_CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -lpthread $(EXTRA_LDFLAGS)
+# The one C++ file (src/simd.cc, simdjson's C API): no exceptions or RTTI cross into C.
+CXXWARN := -Wall -Wextra -Werror -Wshadow -Wformat=2
+CXXFLAGS_ALL = -std=c++17 -fno-exceptions -fno-rtti $(CXXWARN) $(OPT) -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lstdc++ -lpthread $(EXTRA_LDFLAGS)
 
 # Debian packages a fresh machine needs (build, tests, benchmarks).
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
-	libmicrohttpd-dev libjson-c-dev libyajl-dev libssl-dev libcurl4-openssl-dev libyaml-dev \
+	libmicrohttpd-dev libjson-c-dev libsimdjson-dev libssl-dev libcurl4-openssl-dev libyaml-dev \
 	curl openssl python3 python3-yaml python3-jsonpatch python3-jsonschema \
 	valgrind wrk gnutls-bin time
 
 # The library: every module in src/ and server/ but the tool's main and the fuzz targets.
 LIB_SRCS  := $(filter-out src/main.c %_fuzz.c,$(wildcard src/*.c server/*.c))
+LIB_CXX_SRCS := $(wildcard src/*.cc)
 FUZZ_SRCS := $(wildcard src/*_fuzz.c server/*_fuzz.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 HDRS      := $(wildcard src/*.h server/*.h tests/unit/*.h)
 
 B ?= build
-LIB_OBJS  := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS))
+LIB_OBJS  := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS)) $(patsubst %.cc,$(B)/%.o,$(LIB_CXX_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 
@@ -71,6 +76,11 @@ $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(B)/%.o: %.cc $(HDRS)
+	@mkdir -p $(dir $@)
+	@echo "  CXX     $<"
+	@$(CXX) $(CXXFLAGS_ALL) -c -o $@ $<
 
 $(B)/libbmhguard.a: $(LIB_OBJS)
 	@rm -f $@
@@ -120,10 +130,17 @@ leakcheck: deps
 # libFuzzer targets beside the code they fuzz; each runs FUZZ_SECONDS on its committed corpus.
 FUZZ_BINS := $(patsubst %_fuzz.c,build-fuzz/%_fuzz,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := $(filter src/%,$(LIB_SRCS))
-build-fuzz/%_fuzz: %_fuzz.c $(FUZZ_LIB_SRCS) $(HDRS)
+FUZZ_CXX_OBJS := $(patsubst %.cc,build-fuzz/%.o,$(LIB_CXX_SRCS))
+.SECONDARY: $(FUZZ_CXX_OBJS)
+build-fuzz/%.o: %.cc $(HDRS)
+	@mkdir -p $(dir $@)
+	clang++ -std=c++17 -fno-exceptions -fno-rtti -Wall -Wextra -Werror -O1 -g -Isrc $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=function -c -o $@ $<
+build-fuzz/%_fuzz: %_fuzz.c $(FUZZ_LIB_SRCS) $(FUZZ_CXX_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) -Wall -Wextra -Werror -O1 -g -Isrc -Iserver $(PKG_CFLAGS) \
-	  -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_SRCS) $(PKG_LIBS) -lpthread
+	  -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_CXX_OBJS) $(PKG_LIBS) \
+	  -lstdc++ -lpthread
 
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \

@@ -62,13 +62,47 @@ write_all(int fd, const char *p, size_t n)
 	}
 }
 
-/* text plus a newline in one write(2), so that concurrent lines never interleave. */
-static void
-write_line(const struct logger *lg, const char *text, size_t n)
+/* line[key] = v, taking v over (NULL: its allocation failed). Returns 0, or -1 with v released. */
+static int
+add(json_object *line, const char *key, json_object *v)
 {
-	char stack[1024], *buf = n + 1 <= sizeof(stack) ? stack : malloc(n + 1);
+	if (v == NULL || json_object_object_add(line, key, v) != 0) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
 
-	if (buf == NULL)
+/* A new line holding time, level and msg, or NULL. Caller puts it. */
+static json_object *
+line_new(enum log_level level, const char *msg)
+{
+	char when[48];
+	json_object *line = json_object_new_object();	/* owned */
+
+	format_time(when, sizeof(when));
+	if (line == NULL ||
+	    add(line, "time", json_object_new_string(when)) != 0 ||
+	    add(line, "level", json_object_new_string(log_level_str(level))) != 0 ||
+	    add(line, "msg", json_object_new_string(msg)) != 0) {
+		json_object_put(line);
+		return NULL;
+	}
+	return line;
+}
+
+/* line's text ('/' left alone) plus a newline in one write(2), so that concurrent lines never
+ * interleave. */
+static void
+write_line(const struct logger *lg, json_object *line)
+{
+	char stack[1024], *buf;
+	const char *text;
+	size_t n;
+
+	text = json_object_to_json_string_length(line, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	if (text == NULL || (buf = n + 1 <= sizeof(stack) ? stack : malloc(n + 1)) == NULL)
 		return;
 	memcpy(buf, text, n);
 	buf[n] = '\n';
@@ -80,24 +114,16 @@ write_line(const struct logger *lg, const char *text, size_t n)
 void
 log_write(const struct logger *lg, enum log_level level, const char *msg, json_object *fields)
 {
-	char when[48];
-	json_object *line = NULL;
-	const char *text;
-	size_t n;
+	json_object *line = NULL;	/* owned */
 
-	if (!log_enabled(lg, level) || (line = json_object_new_object()) == NULL)
+	if (!log_enabled(lg, level) || (line = line_new(level, msg)) == NULL)
 		goto out;
-	format_time(when, sizeof(when));
-	json_object_object_add(line, "time", json_object_new_string(when));
-	json_object_object_add(line, "level", json_object_new_string(log_level_str(level)));
-	json_object_object_add(line, "msg", json_object_new_string(msg));
 	if (fields != NULL) {
 		json_object_object_foreach(fields, key, val)
-			json_object_object_add(line, key, json_object_get(val));
+			if (add(line, key, json_object_get(val)) != 0)
+				goto out;
 	}
-	text = json_object_to_json_string_length(line, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	write_line(lg, text, n);
+	write_line(lg, line);
 out:
 	json_object_put(line);
 	json_object_put(fields);
@@ -107,30 +133,29 @@ void
 log_strings(const struct logger *lg, enum log_level level, const char *msg,
     const char *const *pairs, size_t npairs)
 {
-	char when[48];
-	const unsigned char *buf;
-	yajl_gen g = NULL;
+	struct codec_buf line = CODEC_BUF_INIT;
+	char when[48], *text;
 	size_t i, len;
 
-	if (!log_enabled(lg, level) || (g = yajl_gen_alloc(NULL)) == NULL)
+	if (!log_enabled(lg, level))
 		return;
 	format_time(when, sizeof(when));
-	CODEC_GEN(yajl_gen_map_open(g));
-	CODEC_GEN_STR(g, "time");
-	CODEC_GEN_STR(g, when);
-	CODEC_GEN_STR(g, "level");
-	CODEC_GEN_STR(g, log_level_str(level));
-	CODEC_GEN_STR(g, "msg");
-	CODEC_GEN_STR(g, msg);
+	codec_buf_raw(&line, "{\"time\":");
+	codec_buf_string(&line, when);
+	codec_buf_raw(&line, ",\"level\":");
+	codec_buf_string(&line, log_level_str(level));
+	codec_buf_raw(&line, ",\"msg\":");
+	codec_buf_string(&line, msg);
 	for (i = 0; i < npairs; i++) {
-		CODEC_GEN_STR(g, pairs[2 * i]);
-		CODEC_GEN_STR(g, pairs[2 * i + 1] != NULL ? pairs[2 * i + 1] : "");
+		codec_buf_raw(&line, ",");
+		codec_buf_string(&line, pairs[2 * i]);
+		codec_buf_raw(&line, ":");
+		codec_buf_string(&line, pairs[2 * i + 1] != NULL ? pairs[2 * i + 1] : "");
 	}
-	CODEC_GEN(yajl_gen_map_close(g));
-	CODEC_GEN(yajl_gen_get_buf(g, &buf, &len));
-	write_line(lg, (const char *)buf, len);
-out:
-	yajl_gen_free(g);
+	codec_buf_raw(&line, "}\n");
+	if ((text = codec_buf_take(&line, &len)) != NULL)
+		write_all(lg->fd, text, len);
+	free(text);
 }
 
 void

@@ -31,8 +31,8 @@ int log_enabled(const struct logger *lg, enum log_level level);
 void log_write(const struct logger *lg, enum log_level level, const char *msg, json_object *fields);
 
 /* A line whose fields are all strings: pairs holds npairs key/value pairs (2 * npairs strings,
- * values may be NULL for ""). Written straight out with yajl's generator, no json-c objects:
- * the webhook writes one for every rewrite. */
+ * values may be NULL for ""); keys distinct, and none of time, level, msg. Written straight out
+ * (codec_buf), no json-c objects: the webhook writes one for every rewrite. */
 void log_strings(const struct logger *lg, enum log_level level, const char *msg,
     const char *const *pairs, size_t npairs);
 

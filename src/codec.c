@@ -4,12 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_parse.h>
 
 #include "codec.h"
+#include "simd.h"
 
-#define STR(x) #x
-#define XSTR(x) STR(x)
 
 /* Whether any byte has its high bit set, eight bytes at a time. */
 static int
@@ -149,9 +147,9 @@ out:
 }
 
 /*
- * codec_parse_fields: yajl validates the whole text as a stream of events, and a trie of the
- * wanted paths says which events matter. Only strings at a path's end are copied; nothing else is
- * built. A key on a wanted path clears what an earlier duplicate of it left, so the last wins.
+ * codec_parse_fields: simdjson validates the whole text and replays it as events, and a trie of
+ * the wanted paths says which events matter. Only strings at a path's end are copied. A key on a
+ * wanted path clears what an earlier duplicate of it left, so the last wins.
  */
 #define FIELDS_MAX_PATHS 64
 #define FIELDS_MAX_NODES 128
@@ -164,8 +162,8 @@ struct fields_node {
 	uint64_t below;		/* paths ending here or deeper */
 };
 
-/* One open container: the trie node of an object on a wanted path (-1: one we skip), and the
- * node the current key matched (-1: none). */
+/* One entered object, on a wanted path: its trie node, and the node its current key matched
+ * (-1: none). */
 struct fields_frame {
 	int node, want;
 };
@@ -173,14 +171,10 @@ struct fields_frame {
 struct fields {
 	struct fields_node nodes[FIELDS_MAX_NODES];
 	int nnodes;
-	struct fields_frame stack[CODEC_MAX_DEPTH];
-	int depth;			/* containers open */
+	struct fields_frame stack[CODEC_MAX_DEPTH];	/* simdjson nests fewer */
+	int depth;			/* objects entered */
 	struct codec_field *out;
-	const char *why;		/* set when a callback stops the parse */
-	yajl_handle h;
-	size_t len;			/* of the text */
-	int flushing;			/* inside yajl_complete_parse: its offsets are not ours */
-	size_t end;			/* where the top-level value ends; 0 until it does */
+	const char *why;		/* set when a handler stops the walk */
 };
 
 static int
@@ -249,102 +243,49 @@ fields_target(const struct fields *f)
 	if (f->depth == 0)
 		return 0;
 	top = &f->stack[f->depth - 1];
-	return top->node >= 0 ? top->want : -1;
+	return top->want;
 }
 
-/* A top-level value just ended: note where, so that only whitespace may follow. yajl 2.1.0
- * accepts a trailing unterminated string ("{}\"x") that its end-of-input flush leaves unread. */
-static void
-fields_note_end(struct fields *f)
-{
-	if (f->depth == 0)
-		f->end = f->flushing ? f->len : yajl_get_bytes_consumed(f->h);
-}
-
-/* Any value inside the innermost level allowed is one level too deep, a scalar as much as a
- * container, as json-c counts it (32 empty arrays nest fine, 32 arrays around a 1 do not). */
-static int
-fields_value_fits(struct fields *f)
-{
-	if (f->depth < CODEC_MAX_DEPTH)
-		return 1;
-	f->why = "nested deeper than " XSTR(CODEC_MAX_DEPTH) " levels";
-	return 0;
-}
-
+/* Numbers, true, false and null are never kept. */
 static int
 fields_scalar(void *ctx)
 {
-	struct fields *f = ctx;
-
-	if (!fields_value_fits(f))
-		return 0;
-	fields_note_end(f);
-	return 1;
+	(void)ctx;
+	return SIMD_GO;
 }
 
 static int
-fields_boolean(void *ctx, int b)
-{
-	(void)b;
-	return fields_scalar(ctx);
-}
-
-static int
-fields_number(void *ctx, const char *s, size_t len)
-{
-	(void)s;
-	(void)len;
-	return fields_scalar(ctx);
-}
-
-static int
-fields_string(void *ctx, const unsigned char *s, size_t len)
+fields_string(void *ctx, const char *s, size_t len)
 {
 	struct fields *f = ctx;
 	int n = fields_target(f), i;
 	char *copy;
 
-	if (!fields_value_fits(f))
-		return 0;
-	fields_note_end(f);
 	if (n < 0 || (i = f->nodes[n].path) < 0)
-		return 1;
+		return SIMD_GO;
 	if ((copy = malloc(len + 1)) == NULL) {
 		f->why = "out of memory";
-		return 0;
+		return SIMD_STOP;
 	}
 	memcpy(copy, s, len);
 	copy[len] = '\0';
 	f->out[i] = (struct codec_field){ CODEC_STRING, copy, len };
-	return 1;
+	return SIMD_GO;
 }
 
+/* Only objects on a wanted path are entered; simdjson has checked the rest already. */
 static int
-fields_open(struct fields *f, int is_map)
+fields_open(void *ctx, int is_object)
 {
+	struct fields *f = ctx;
 	int n = fields_target(f);
 
-	if (!fields_value_fits(f))
-		return 0;
-	if (n >= 0 && is_map && f->nodes[n].path >= 0)
+	if (n >= 0 && is_object && f->nodes[n].path >= 0)
 		f->out[f->nodes[n].path].found = CODEC_OBJECT;
-	/* only objects lead further along a path of keys */
-	f->stack[f->depth++] = (struct fields_frame){
-	    is_map && n >= 0 && f->nodes[n].first_child >= 0 ? n : -1, -1 };
-	return 1;
-}
-
-static int
-fields_start_map(void *ctx)
-{
-	return fields_open(ctx, 1);
-}
-
-static int
-fields_start_array(void *ctx)
-{
-	return fields_open(ctx, 0);
+	if (!is_object || n < 0 || f->nodes[n].first_child < 0)
+		return SIMD_SKIP;
+	f->stack[f->depth++] = (struct fields_frame){ n, -1 };
+	return SIMD_GO;
 }
 
 static int
@@ -353,52 +294,175 @@ fields_close(void *ctx)
 	struct fields *f = ctx;
 
 	f->depth--;
-	fields_note_end(f);
-	return 1;
+	return SIMD_GO;
 }
 
 static int
-fields_key(void *ctx, const unsigned char *key, size_t len)
+fields_key(void *ctx, const char *key, size_t len)
 {
 	struct fields *f = ctx;
 	struct fields_frame *top = &f->stack[f->depth - 1];
 
-	if (top->node < 0)
-		return 1;
-	top->want = fields_child(f, top->node, (const char *)key, len);
+	top->want = fields_child(f, top->node, key, len);
 	if (top->want >= 0)
 		fields_clear(f->out, f->nodes[top->want].below);	/* a duplicate key starts over */
-	return 1;
+	return SIMD_GO;
 }
 
-/* Numbers, true, false and null are never kept; their callbacks only check depth and note where
- * a top-level one ends. Numbers stay text: no range to overflow. */
-static const yajl_callbacks fields_callbacks = {
-	.yajl_null = fields_scalar,
-	.yajl_boolean = fields_boolean,
-	.yajl_number = fields_number,
-	.yajl_string = fields_string,
-	.yajl_start_map = fields_start_map,
-	.yajl_map_key = fields_key,
-	.yajl_end_map = fields_close,
-	.yajl_start_array = fields_start_array,
-	.yajl_end_array = fields_close,
+static const struct simd_events fields_events = {
+	.open = fields_open,
+	.close = fields_close,
+	.key = fields_key,
+	.string = fields_string,
+	.scalar = fields_scalar,
 };
 
-/* yajl's reason ("lexical error: invalid char in json text.\n"), on one line. */
-static void
-fields_error(yajl_handle h, const char *text, size_t len, int at_end, char *err, size_t errlen)
+/* The end of the RFC 8259 number at s[i], or 0 when there is none. */
+static size_t
+number_end(const char *s, size_t n, size_t i)
 {
-	unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)text, len);
-	const char *m = msg != NULL ? (const char *)msg : "parse error";
-
-	if (at_end && strstr(m, "premature EOF") != NULL)
-		snprintf(err, errlen, "invalid JSON: unexpected end of input");
+#define DIGIT(k) ((k) < n && s[k] >= '0' && s[k] <= '9')
+	if (i < n && s[i] == '-')
+		i++;
+	if (i < n && s[i] == '0')
+		i++;
+	else if (DIGIT(i))
+		while (DIGIT(i))
+			i++;
 	else
-		snprintf(err, errlen, "invalid JSON at byte %zu: %.*s",
-		    at_end ? len : yajl_get_bytes_consumed(h), (int)strcspn(m, ".\n"), m);
-	if (msg != NULL)
-		yajl_free_error(h, msg);
+		return 0;
+	if (i < n && s[i] == '.') {
+		if (!DIGIT(i + 1))
+			return 0;
+		for (i++; DIGIT(i); i++)
+			;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (!DIGIT(i))
+			return 0;
+		while (DIGIT(i))
+			i++;
+	}
+	return i;
+#undef DIGIT
+}
+
+/*
+ * json-c takes, even with JSON_TOKENER_STRICT, some of what RFC 8259 does not: NaN, Infinity,
+ * leading zeros, "1.", raw control bytes in strings. And it cuts an object key at an escaped NUL,
+ * so "url\u0000" would pass for "url". Over a text json-c has taken, find the first such token.
+ * Outside strings such a text holds only structure, whitespace, numbers and literals.
+ */
+static int
+jsonc_misreads(const char *s, size_t n, char *err, size_t errlen)
+{
+	static const char *const literals[] = { "true", "false", "null" };
+	const char *why = "not a JSON token (RFC 8259)";
+	size_t i = 0, end, k, len = 0;
+	int nul;
+
+	while (i < n) {
+		if (s[i] == '"') {
+			for (nul = 0, i++; i < n && s[i] != '"'; i++) {
+				if ((unsigned char)s[i] < 0x20)
+					goto bad;
+				if (s[i] == '\\') {
+					nul |= n - i >= 6 && memcmp(s + i + 1, "u0000", 5) == 0;
+					i++;
+				}
+			}
+			i = ws_skip(s, n, i + 1);
+			if (nul && i < n && s[i] == ':') {
+				why = "an object key holds \\u0000";
+				goto bad;
+			}
+		} else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
+			if ((end = number_end(s, n, i)) == 0 ||
+			    (end < n && strchr(",]} \t\r\n", s[end]) == NULL))
+				goto bad;
+			i = end;
+		} else if (strchr("{}[],: \t\r\n", s[i]) == NULL) {
+			for (k = 0; k < 3; k++) {
+				len = strlen(literals[k]);
+				if (n - i >= len && memcmp(s + i, literals[k], len) == 0 &&
+				    (n - i == len || strchr(",]} \t\r\n", s[i + len]) != NULL))
+					break;
+			}
+			if (k == 3)
+				goto bad;
+			i += len;
+		} else {
+			i++;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid JSON at byte %zu: %s", i, why);
+	return -1;
+}
+
+/* What codec_parse's tree holds at one path: json-c's own reading, duplicates already resolved. */
+static int
+fields_from_tree(json_object *root, const struct codec_path *path, struct codec_field *out)
+{
+	json_object *v = root;	/* borrowed */
+	size_t k;
+
+	for (k = 0; k < path->depth; k++)
+		if (!json_object_is_type(v, json_type_object) ||
+		    !json_object_object_get_ex(v, path->keys[k], &v))
+			return 0;
+	if (json_object_is_type(v, json_type_object)) {
+		out->found = CODEC_OBJECT;
+	} else if (json_object_is_type(v, json_type_string)) {
+		size_t len = (size_t)json_object_get_string_len(v);
+
+		if ((out->str = malloc(len + 1)) == NULL)
+			return -1;
+		memcpy(out->str, json_object_get_string(v), len);
+		out->str[len] = '\0';
+		out->len = len;
+		out->found = CODEC_STRING;
+	}
+	return 0;
+}
+
+/*
+ * simdjson refused the text. codec_parse (json-c) says why with a byte offset, or it takes what
+ * simdjson cannot hold: an integer past 64 bits, a number past double range, a lone surrogate
+ * escape, 32 levels of nesting (see codec_parse_fields). Those are valid JSON, and the API server
+ * may send the first two (a preserved float such as 1e20 comes out as 100000000000000000000), so
+ * their fields are read from json-c's tree, unless json-c would misread the text.
+ */
+static int
+fields_fallback(const char *text, size_t len, enum simd_status st, const char *why,
+    const struct codec_path *paths, size_t npaths, struct codec_field *fields, char *err,
+    size_t errlen)
+{
+	json_object *root = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (codec_parse(text, len, &root, err, errlen) != 0 ||
+	    jsonc_misreads(text, len, err, errlen) != 0)
+		goto out;
+	if (st == SIMD_INVALID) {
+		snprintf(err, errlen, "invalid JSON: %s", why != NULL ? why : "refused");
+		goto out;
+	}
+	for (i = 0; i < npaths; i++) {
+		if (fields_from_tree(root, &paths[i], &fields[i]) != 0) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	json_object_put(root);
+	return rc;
 }
 
 int
@@ -406,10 +470,9 @@ codec_parse_fields(const char *text, size_t len, const struct codec_path *paths,
     struct codec_field *fields, char *err, size_t errlen)
 {
 	struct fields fs, *f = &fs;	/* about 6 KB: on the stack, as nothing outlives the call */
-	yajl_handle h = NULL;
-	yajl_status st;
-	const char *bad;
-	int rc = -1, at_end = 0;
+	enum simd_status st;
+	const char *why;
+	int rc = -1;
 
 	memset(fields, 0, npaths * sizeof(*fields));
 	if (len > (size_t)INT32_MAX) {
@@ -424,49 +487,28 @@ codec_parse_fields(const char *text, size_t len, const struct codec_path *paths,
 		    FIELDS_MAX_PATHS, FIELDS_MAX_NODES - 1);
 		goto out;
 	}
-	/* yajl's own UTF-8 check lets overlong forms and surrogates through; ours runs instead,
-	 * and only when there is a non-ASCII byte */
-	if (has_non_ascii(text, len) && utf8_check(text, len, err, errlen) != 0)
-		goto out;
-	/* yajl takes VT and FF for whitespace; JSON has them nowhere (inside a string they would
-	 * have to be escaped) */
-	if ((bad = memchr(text, '\v', len)) != NULL || (bad = memchr(text, '\f', len)) != NULL) {
-		snprintf(err, errlen, "invalid JSON at byte %zu: invalid char in json text",
-		    (size_t)(bad - text));
-		goto out;
-	}
-	if ((h = yajl_alloc(&fields_callbacks, NULL, f)) == NULL) {
+	/* One level less than json-c allows: then no value can sit deeper than json-c allows either
+	 * (it counts a value inside the 32nd level as a 33rd), and the walk need not count. */
+	switch ((st = simd_read(text, len, CODEC_MAX_DEPTH - 1, &fields_events, f, &why))) {
+	case SIMD_OK:
+		rc = 0;
+		break;
+	case SIMD_STOPPED:
+		snprintf(err, errlen, "%s", f->why != NULL ? f->why : "invalid JSON: refused");
+		break;
+	case SIMD_NOMEM:
 		snprintf(err, errlen, "out of memory");
-		goto out;
+		break;
+	case SIMD_TOO_DEEP:
+	case SIMD_INVALID:
+	case SIMD_OUT_OF_RANGE:
+		codec_fields_free(fields, npaths);
+		rc = fields_fallback(text, len, st, why, paths, npaths, fields, err, errlen);
+		break;
 	}
-	f->h = h;
-	f->len = len;
-	f->flushing = 0;
-	f->end = 0;
-	yajl_config(h, yajl_dont_validate_strings, 1);
-	st = yajl_parse(h, (const unsigned char *)text, len);
-	if (st == yajl_status_ok) {
-		at_end = f->flushing = 1;
-		st = yajl_complete_parse(h);
-	}
-	if (st == yajl_status_client_canceled) {
-		snprintf(err, errlen, "invalid JSON: %s", f->why != NULL ? f->why : "refused");
-		goto out;
-	}
-	if (st != yajl_status_ok) {
-		fields_error(h, text, len, at_end, err, errlen);
-		goto out;
-	}
-	if (ws_skip(text, len, f->end) < len) {
-		snprintf(err, errlen, "invalid JSON: unexpected data after byte %zu", f->end);
-		goto out;
-	}
-	rc = 0;
 out:
 	if (rc != 0)
 		codec_fields_free(fields, npaths);
-	if (h != NULL)
-		yajl_free(h);
 	return rc;
 }
 
@@ -653,6 +695,99 @@ codec_quote(const char *s)
 	out = strdup(json_object_to_json_string_ext(str,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(str);
+	return out;
+}
+
+/* Room for n more bytes and a NUL. */
+static int
+buf_reserve(struct codec_buf *b, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->failed)
+		return -1;
+	if (b->len + n + 1 <= b->cap)
+		return 0;
+	for (cap = b->cap ? b->cap : 256; cap < b->len + n + 1; cap *= 2)
+		if (cap > SIZE_MAX / 4)
+			goto fail;
+	if ((p = realloc(b->data, cap)) == NULL)
+		goto fail;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+fail:
+	b->failed = 1;
+	return -1;
+}
+
+static void
+buf_bytes(struct codec_buf *b, const char *s, size_t n)
+{
+	if (buf_reserve(b, n) != 0)
+		return;
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+codec_buf_raw(struct codec_buf *b, const char *s)
+{
+	buf_bytes(b, s, strlen(s));
+}
+
+/* json-c's escapes (json_escape_str): the short forms for \b \f \n \r \t " and \\, \u00xx in lower
+ * case for the other control characters, everything else (UTF-8 included) as it is. */
+void
+codec_buf_string(struct codec_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *c = (const unsigned char *)s;
+	size_t run;
+	char esc[7];
+
+	buf_bytes(b, "\"", 1);
+	while (*c != '\0') {
+		for (run = 0; c[run] >= 0x20 && c[run] != '"' && c[run] != '\\'; run++)
+			;
+		buf_bytes(b, (const char *)c, run);
+		if (c[run] == '\0')
+			break;
+		c += run;
+		esc[0] = '\\';
+		switch (*c) {
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[*c >> 4];
+			esc[5] = hex[*c & 0xf];
+			buf_bytes(b, esc, 6);
+			c++;
+			continue;
+		}
+		buf_bytes(b, esc, 2);
+		c++;
+	}
+	buf_bytes(b, "\"", 1);
+}
+
+char *
+codec_buf_take(struct codec_buf *b, size_t *len)
+{
+	char *out = b->failed ? NULL : b->data;
+
+	if (out == NULL)
+		free(b->data);
+	*len = out != NULL ? b->len : 0;
+	*b = (struct codec_buf)CODEC_BUF_INIT;
 	return out;
 }
 

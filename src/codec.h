@@ -4,7 +4,6 @@
 
 #include <stddef.h>
 #include <json-c/json.h>
-#include <yajl/yajl_gen.h>
 
 /* Deepest nesting accepted. A BareMetalHost review is about 10 levels deep; json-c's own default
  * of 32 leaves room, and a deeper tokener costs more to set up on every request. */
@@ -35,12 +34,14 @@ struct codec_field {
 };
 
 /* Validate exactly len bytes as codec_parse does (strict grammar, RFC 3629 UTF-8, nesting at most
- * CODEC_MAX_DEPTH) with a streaming parser (yajl), and fill fields[i] with what stands at
- * paths[i] (at most 64 distinct paths). Duplicate keys: the last one wins, as in codec_parse.
+ * CODEC_MAX_DEPTH) with simdjson, and fill fields[i] with what stands at paths[i] (at most 64
+ * distinct paths). Duplicate keys: the last one wins, as in codec_parse. What simdjson will not
+ * hold but JSON allows (integers past 64 bits, numbers past double range, lone surrogate escapes,
+ * 32 levels of nesting) is read through codec_parse instead, RFC 8259's rules kept.
  * Returns 0 with fields[] to release with codec_fields_free(), or -1 with one line in err and
  * every field absent.
  * Why: the admission decision reads a dozen strings of an 8 KB review; a json-c tree of all of it
- * costs about six times what yajl needs to validate it, and this keeps no tree at all. */
+ * costs about twenty times what simdjson needs to validate it, and this copies out only those. */
 int codec_parse_fields(const char *text, size_t len, const struct codec_path *paths,
     size_t npaths, struct codec_field *fields, char *err, size_t errlen);
 
@@ -50,11 +51,6 @@ void codec_fields_free(struct codec_field *fields, size_t n);
  * end early and a rewrite would truncate the value). */
 const char *codec_field_string(const struct codec_field *f);
 
-/* Steps of a yajl_gen writer (the admission response, log lines): the first that fails jumps to
- * the caller's `out` label. */
-#define CODEC_GEN(call) do { if ((call) != yajl_gen_status_ok) goto out; } while (0)
-#define CODEC_GEN_STR(g, s) CODEC_GEN(yajl_gen_string((g), (const unsigned char *)(s), strlen(s)))
-
 /* Find the byte span [*start, *end) of the JSON string literal (quotes included) at path in the
  * JSON text, which must already be known valid (codec_parse). Duplicate keys: the last one wins,
  * as in json-c. Returns 0 when found, -1 otherwise. */
@@ -63,6 +59,25 @@ int codec_locate_string(const char *text, size_t len, const char *const *path, s
 
 /* s as a JSON string literal (quoted, escaped, '/' not escaped). Caller frees. NULL on ENOMEM. */
 char *codec_quote(const char *s);
+
+/* JSON text written straight out, for what the webhook writes on every request (the response, the
+ * patch, rewrite log lines): json-c would build and hash an object per level only to print it.
+ * Strings come out as json-c writes them with JSON_C_TO_STRING_NOSLASHESCAPE, byte for byte. The
+ * caller writes the structure and must keep it valid JSON. */
+struct codec_buf {
+	char *data;	/* owned; NUL-terminated once anything is appended */
+	size_t len, cap;
+	int failed;	/* an append ran out of memory; later appends do nothing */
+};
+#define CODEC_BUF_INIT { NULL, 0, 0, 0 }
+
+/* Append s as it is (structure: braces, colons, literals). */
+void codec_buf_raw(struct codec_buf *b, const char *s);
+/* Append s as a JSON string literal (quoted, escaped). */
+void codec_buf_string(struct codec_buf *b, const char *s);
+/* The text (*len bytes plus a NUL), now the caller's to free; NULL if an append failed. b is
+ * empty afterwards either way. */
+char *codec_buf_take(struct codec_buf *b, size_t *len);
 
 /* An RFC 6901 JSON pointer from segments: "~" -> "~0", "/" -> "~1". Caller frees. */
 char *codec_pointer(const char *const *segments, size_t n);

@@ -235,6 +235,15 @@ policy_rewrite(const struct policy *p, const char *url, char **out, enum policy_
 {
 	struct url_literal lit;
 
+	return policy_rewrite_at(p, url, out, verdict, &lit);
+}
+
+int
+policy_rewrite_at(const struct policy *p, const char *url, char **out,
+    enum policy_verdict *verdict, struct url_literal *litp)
+{
+	struct url_literal lit;
+
 	*out = NULL;
 	if (url == NULL || *url == '\0') {
 		*verdict = POLICY_EMPTY;
@@ -266,5 +275,6 @@ policy_rewrite(const struct policy *p, const char *url, char **out, enum policy_
 	if ((*out = url_splice(url, &lit, p->target)) == NULL)
 		return -1;
 	*verdict = POLICY_REWRITE;
+	*litp = lit;
 	return 0;
 }

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+struct url_literal;
+
 struct policy;	/* opaque */
 
 enum policy_mode {
@@ -48,6 +50,11 @@ const char *policy_flags_help(void);
 /* Apply the rules to url. On POLICY_REWRITE *out is a malloc'd string the caller frees;
  * otherwise *out is NULL. Returns -1 (and *out NULL) only on allocation failure. */
 int policy_rewrite(const struct policy *p, const char *url, char **out, enum policy_verdict *verdict);
+
+/* policy_rewrite, and on POLICY_REWRITE *lit says where the literal host[:port] sat in url: a
+ * caller that reports it need not parse url again. */
+int policy_rewrite_at(const struct policy *p, const char *url, char **out,
+    enum policy_verdict *verdict, struct url_literal *lit);
 
 /* "rewritten", "host is a name", ... Static string. */
 const char *policy_verdict_str(enum policy_verdict v);

@@ -143,20 +143,15 @@ str_eq(const char *a, const char *b)
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
-/* "10.10.10.10:8080" from a literal-IP URL, for short warnings; "" if it is not one. */
+/* "10.10.10.10:8080" out of url, where policy_rewrite_at found it, for short warnings. */
 static void
-authority_of(const char *url, char *buf, size_t len)
+authority_of(const char *url, const struct url_literal *lit, char *buf, size_t len)
 {
-	struct url_literal lit;
-	size_t n;
+	size_t n = lit->authority_end - lit->authority_start;
 
-	buf[0] = '\0';
-	if (url_classify(url, &lit) != URL_LITERAL_IP)
-		return;
-	n = lit.authority_end - lit.authority_start;
 	if (n >= len)
 		n = len - 1;
-	memcpy(buf, url + lit.authority_start, n);
+	memcpy(buf, url + lit->authority_start, n);
 	buf[n] = '\0';
 }
 
@@ -178,7 +173,7 @@ warning_dup(const char *text)
  * replace op at pointer (the annotation's checksum rides in its url's op, so it passes NULL). */
 static int
 record(struct decision *d, enum review_field field, enum review_action action, const char *from,
-    const char *to, const char *pointer, const char *patch_value)
+    const struct url_literal *lit, const char *to, const char *pointer, const char *patch_value)
 {
 	struct review_result *r = d->res;
 	struct review_change *c;
@@ -208,7 +203,7 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 	snprintf(who, sizeof(who), "%.63s/%s", r->namespace, name);
 	if (strlen(who) > 100)
 		memcpy(who + 97, "...", 4);
-	authority_of(from, fa, sizeof(fa));
+	authority_of(from, lit, fa, sizeof(fa));
 	snprintf(ta, sizeof(ta), "%s", policy_target(d->policy));
 	switch (action) {
 	case REVIEW_REWRITE:
@@ -261,11 +256,12 @@ spec_field(struct decision *d, enum review_field field, enum read r, int *withho
 {
 	const char *cur = get(d, r);
 	enum policy_verdict v;
+	struct url_literal lit;
 	char *to = NULL, *ptr = NULL;
 	int rc = -1;
 
 	*final = cur;
-	if (policy_rewrite(d->policy, cur, &to, &v) != 0)
+	if (policy_rewrite_at(d->policy, cur, &to, &v, &lit) != 0)
 		return -1;
 	if (v != POLICY_REWRITE)
 		return 0;
@@ -274,10 +270,10 @@ spec_field(struct decision *d, enum review_field field, enum read r, int *withho
 	if (field == REVIEW_SPEC_URL)
 		*withhold = must_withhold(d, cur, to);
 	if (*withhold) {
-		rc = record(d, field, REVIEW_WITHHOLD, cur, to, ptr, NULL);
+		rc = record(d, field, REVIEW_WITHHOLD, cur, &lit, to, ptr, NULL);
 		goto out;
 	}
-	if (record(d, field, rewrite_action(d), cur, to, ptr, to) != 0)
+	if (record(d, field, rewrite_action(d), cur, &lit, to, ptr, to) != 0)
 		goto out;
 	/* in warn mode too: the annotation is reported against the url enforce would store */
 	*final = to;
@@ -377,6 +373,7 @@ status_annotation(struct decision *d, const char *final_spec_url)
 	char *url_to = NULL, *sum_to = NULL, *spliced = NULL, *ptr = NULL, err[128];
 	const char *segs[] = { "metadata", "annotations", STATUS_ANNOTATION };
 	enum policy_verdict verdict;
+	struct url_literal url_lit, sum_lit;
 	int rc = -1;
 
 	if (text == NULL)
@@ -386,21 +383,22 @@ status_annotation(struct decision *d, const char *final_spec_url)
 		return 0;	/* not ours to repair; the operator will ignore it too */
 	url = codec_field_string(&st[AN_URL]);
 	sum = codec_field_string(&st[AN_CHECKSUM]);
-	if (policy_rewrite(d->policy, url, &url_to, &verdict) != 0)
+	if (policy_rewrite_at(d->policy, url, &url_to, &verdict, &url_lit) != 0)
 		goto out;
 	if (verdict != POLICY_REWRITE || !str_eq(url_to, final_spec_url)) {
 		rc = 0;
 		goto out;
 	}
-	if (policy_rewrite(d->policy, sum, &sum_to, &verdict) != 0)
+	if (policy_rewrite_at(d->policy, sum, &sum_to, &verdict, &sum_lit) != 0)
 		goto out;
 	if ((ptr = codec_pointer(segs, 3)) == NULL ||
 	    (spliced = annotation_splice(text, url_to, sum_to)) == NULL)
 		goto out;
-	if (record(d, REVIEW_ANNOTATION_URL, rewrite_action(d), url, url_to, ptr, spliced) != 0)
+	if (record(d, REVIEW_ANNOTATION_URL, rewrite_action(d), url, &url_lit, url_to, ptr,
+	    spliced) != 0)
 		goto out;
-	if (sum_to != NULL && record(d, REVIEW_ANNOTATION_CHECKSUM, rewrite_action(d), sum, sum_to,
-	    ptr, NULL) != 0)
+	if (sum_to != NULL && record(d, REVIEW_ANNOTATION_CHECKSUM, rewrite_action(d), sum, &sum_lit,
+	    sum_to, ptr, NULL) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -511,96 +509,69 @@ envelope(struct decision *d, char *err, size_t errlen)
 static char *
 patch_base64(const struct decision *d)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
-	const unsigned char *buf;
-	char *b64 = NULL;
+	struct codec_buf ops = CODEC_BUF_INIT;
+	const char *sep = "[";
+	char *text, *b64 = NULL;
 	size_t i, len;
 
-	if (g == NULL)
-		return NULL;
-	CODEC_GEN(yajl_gen_array_open(g));
 	for (i = 0; i < d->nout; i++) {
 		if (d->out[i].op_path == NULL)
 			continue;
-		CODEC_GEN(yajl_gen_map_open(g));
-		CODEC_GEN_STR(g, "op");
-		CODEC_GEN_STR(g, "replace");
-		CODEC_GEN_STR(g, "path");
-		CODEC_GEN_STR(g, d->out[i].op_path);
-		CODEC_GEN_STR(g, "value");
-		CODEC_GEN_STR(g, d->out[i].op_value);
-		CODEC_GEN(yajl_gen_map_close(g));
+		codec_buf_raw(&ops, sep);
+		codec_buf_raw(&ops, "{\"op\":\"replace\",\"path\":");
+		codec_buf_string(&ops, d->out[i].op_path);
+		codec_buf_raw(&ops, ",\"value\":");
+		codec_buf_string(&ops, d->out[i].op_value);
+		codec_buf_raw(&ops, "}");
+		sep = ",";
 	}
-	CODEC_GEN(yajl_gen_array_close(g));
-	CODEC_GEN(yajl_gen_get_buf(g, &buf, &len));
-	b64 = codec_base64(buf, len);
-out:
-	yajl_gen_free(g);
+	codec_buf_raw(&ops, "]");
+	if ((text = codec_buf_take(&ops, &len)) != NULL)
+		b64 = codec_base64(text, len);
+	free(text);
 	return b64;
 }
 
-/* The response review, written straight out with yajl's generator: no tree to build and free.
- * Strings are escaped as json-c would ('/' left alone); their bytes are not re-checked, as
- * they come from the validated request or from us. */
+/* The response review. Strings are not re-checked: they come from the validated request or
+ * from us. */
 static int
 respond(struct decision *d)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
-	const unsigned char *buf;
+	struct codec_buf out = CODEC_BUF_INIT;
 	char *b64 = NULL;
-	size_t i, len;
-	int rc = -1;
+	size_t i;
 
-	if (g == NULL)
-		return -1;
 	if (d->nops > 0 && (b64 = patch_base64(d)) == NULL)
-		goto out;
-	CODEC_GEN(yajl_gen_map_open(g));
-	CODEC_GEN_STR(g, "apiVersion");
-	CODEC_GEN_STR(g, "admission.k8s.io/v1");
-	CODEC_GEN_STR(g, "kind");
-	CODEC_GEN_STR(g, "AdmissionReview");
-	CODEC_GEN_STR(g, "response");
-	CODEC_GEN(yajl_gen_map_open(g));
-	CODEC_GEN_STR(g, "uid");
-	CODEC_GEN_STR(g, d->res->uid);
-	CODEC_GEN_STR(g, "allowed");
-	CODEC_GEN(yajl_gen_bool(g, 1));
+		return -1;
+	codec_buf_raw(&out, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"response\":{\"uid\":");
+	codec_buf_string(&out, d->res->uid);
+	codec_buf_raw(&out, ",\"allowed\":true");
 	if (b64 != NULL) {
-		CODEC_GEN_STR(g, "patchType");
-		CODEC_GEN_STR(g, "JSONPatch");
-		CODEC_GEN_STR(g, "patch");
-		CODEC_GEN_STR(g, b64);
+		codec_buf_raw(&out, ",\"patchType\":\"JSONPatch\",\"patch\":");
+		codec_buf_string(&out, b64);
 	}
 	if (d->nout > 0) {
-		CODEC_GEN_STR(g, "warnings");
-		CODEC_GEN(yajl_gen_array_open(g));
-		for (i = 0; i < d->nout; i++)
-			CODEC_GEN_STR(g, d->out[i].warning);
-		CODEC_GEN(yajl_gen_array_close(g));
-		CODEC_GEN_STR(g, "auditAnnotations");
-		CODEC_GEN(yajl_gen_map_open(g));
+		/* audit keys are distinct: one per field, and a field changes at most once */
 		for (i = 0; i < d->nout; i++) {
-			CODEC_GEN_STR(g, d->out[i].audit_key);
-			CODEC_GEN_STR(g, d->out[i].audit_value);
+			codec_buf_raw(&out, i == 0 ? ",\"warnings\":[" : ",");
+			codec_buf_string(&out, d->out[i].warning);
 		}
-		CODEC_GEN(yajl_gen_map_close(g));
+		for (i = 0; i < d->nout; i++) {
+			codec_buf_raw(&out, i == 0 ? "],\"auditAnnotations\":{" : ",");
+			codec_buf_string(&out, d->out[i].audit_key);
+			codec_buf_raw(&out, ":");
+			codec_buf_string(&out, d->out[i].audit_value);
+		}
+		codec_buf_raw(&out, "}");
 	}
-	CODEC_GEN(yajl_gen_map_close(g));
-	CODEC_GEN(yajl_gen_map_close(g));
-	CODEC_GEN(yajl_gen_get_buf(g, &buf, &len));
-	if ((d->res->response = malloc(len + 1)) == NULL)
-		goto out;
-	memcpy(d->res->response, buf, len);
-	d->res->response[len] = '\0';
-	d->res->response_len = len;
+	codec_buf_raw(&out, "}}");
+	free(b64);
+	if ((d->res->response = codec_buf_take(&out, &d->res->response_len)) == NULL)
+		return -1;
 	d->res->outcome = d->withheld ? REVIEW_WITHHELD :
 	    d->nops > 0 ? REVIEW_PATCHED : REVIEW_UNCHANGED;
-	rc = 0;
-out:
-	free(b64);
-	yajl_gen_free(g);
-	return rc;
+	return 0;
 }
 
 static void

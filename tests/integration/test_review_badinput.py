@@ -251,11 +251,57 @@ def test_help():
                    "rc=%d stderr=%r" % (q.returncode, q.stderr[:300]))
 
 
+def patched_values(stdout):
+    """The values of the response's JSON patch ops, or None when there is no patch."""
+    import base64
+    resp = json.loads(stdout)["response"]
+    if "patch" not in resp:
+        return None
+    return [op.get("value") for op in json.loads(base64.b64decode(resp["patch"]))]
+
+
+def test_beyond_simdjson():
+    """Valid JSON that simdjson will not hold still gets its decision (read through json-c)."""
+    cases = []
+    r = good_review()
+    # a preserved float of 1e20 comes out of the API server as 100000000000000000000
+    r["request"]["object"].setdefault("status", {})["hardware"] = {
+        "cpu": {"clockMegahertz": 10 ** 20}, "ramMebibytes": -(2 ** 63) - 1}
+    cases.append(("numbers past 64 bits", json.dumps(r).encode()))
+    r = good_review()
+    r["request"]["object"]["metadata"].setdefault("annotations", {})["note"] = "a\ud800b"
+    cases.append(("a lone surrogate escape", json.dumps(r).encode()))
+    r = good_review()
+    deep = {}
+    for _ in range(27):
+        deep = {"d": deep}
+    r["request"]["object"]["metadata"].setdefault("annotations", {})
+    r["request"]["object"]["spec"]["x"] = deep   # 32 levels from the top
+    cases.append(("32 levels of nesting", json.dumps(r).encode()))
+    for name, body in cases:
+        p, took = run(["review"], body)
+        try:
+            values = patched_values(p.stdout)
+        except (ValueError, KeyError, TypeError):
+            values = None
+        ok = p.returncode == 0 and values is not None and \
+            any(v and "httpd-http" in v for v in values) and not SANITIZER.search(p.stderr)
+        report(ok, "beyond simdjson: %s: decided and patched" % name,
+               "rc=%d took=%.1fs stderr=%r stdout=%r" % (p.returncode, took, p.stderr[:500],
+                                                         p.stdout[:300]))
+    # json-c's looser tokens stay refused when the fallback reads the text
+    g = cases[0][1]
+    refused("past 64 bits and a leading zero", ["review"], g[:-1] + b',"z":01}', "JSON")
+    refused("past 64 bits and NaN", ["review"], g[:-1] + b',"z":NaN}', "JSON")
+    refused("past 64 bits and a decoy key \\u0000", ["review"],
+            g.replace(b'"uid":', b'"uid\\u0000":"decoy","uid":', 1), "JSON|u0000")
+
+
 def main():
     if not os.access(BIN, os.X_OK):
         print("not ok - bmhguard binary at %s" % BIN)
         return 1
-    for t in (test_review_inputs, test_sizes, test_usage, test_help):
+    for t in (test_review_inputs, test_beyond_simdjson, test_sizes, test_usage, test_help):
         try:
             t()
         except Exception:

@@ -482,7 +482,7 @@ test_invalid(void)
 		{ "missing colon", "{\"k\" \"v\"}", 0 },
 		{ "bare word", "{\"k\":\"v\",\"t\":True}", 0 },
 		{ "UTF-8 BOM", "\xef\xbb\xbf{\"k\":\"v\"}", 0 },
-		/* found by codec_fuzz: yajl 2.1.0 took these */
+		/* found by codec_fuzz: yajl 2.1.0, an earlier reader, took these */
 		{ "VT before", "\v{\"k\":\"v\"}", 0 },
 		{ "FF after", "{\"k\":\"v\"}\f", 0 },
 		{ "FF between tokens", "{\"k\":\"v\",\"n\":[1\f]}", 0 },
@@ -514,8 +514,8 @@ test_invalid(void)
 	    "invalid: truncated inside a string: %s", err);
 	CHECK(parse("", paths, 2, f) == -1 && strstr(err, "unexpected end of input") != NULL,
 	    "invalid: empty input: %s", err);
-	CHECK(parse("[1,2] x", paths, 2, f) == -1 && strstr(err, "trailing garbage") != NULL,
-	    "invalid: the reason is yajl's, on one line: %s", err);
+	CHECK(parse("[1,2] x", paths, 2, f) == -1 && strstr(err, "at byte 6") != NULL,
+	    "invalid: the reason names the byte, on one line: %s", err);
 
 	/* a tiny err buffer is still a terminated string */
 	{
@@ -667,6 +667,141 @@ test_free(void)
 	CHECK(codec_field_string(&f[0]) == NULL, "free: codec_field_string after free is NULL");
 }
 
+/* What simdjson will not hold but JSON allows is read through json-c instead: an integer past 64
+ * bits, a number past double range (the API server writes a preserved 1e20 as
+ * 100000000000000000000), a lone surrogate escape. json-c's looser tokens stay refused then too. */
+static void
+test_beyond_simdjson(void)
+{
+	static const char *const taken[] = {
+		"{\"k\":\"v\",\"n\":18446744073709551616}",
+		"{\"k\":\"v\",\"n\":100000000000000000000}",
+		"{\"k\":\"v\",\"n\":-9223372036854775809}",
+		"{\"k\":\"v\",\"n\":1e400}",
+		"{\"k\":\"v\",\"n\":-1.5E+999}",
+		"{\"k\":\"x\",\"n\":1e400,\"k\":\"v\"}",
+		"{\"n\":[true,1e400,null,false],\"k\":\"v\"}",
+		"{\"a\":[{\"k\":\"x\"},1e400],\"k\":\"v\"} ",
+		"{\"k\":\"v\",\"t\":\"a\\\"1.\\\\\",\"n\":1e400}",
+		"{\"k\":\"v\",\"t\":\"a\\u0000b\",\"x\\\\u0000\":1,\"n\":1e400}",
+		"{\"k\":\"v\",\"t\":\"\\ud800\"}",
+	};
+	static const char *const refused[] = {
+		"{\"k\":\"v\",\"n\":1e400,\"m\":NaN}",
+		"{\"k\":\"v\",\"n\":1e400,\"m\":-Infinity}",
+		"{\"k\":\"v\",\"n\":1e400,\"m\":01}",
+		"{\"k\":\"v\",\"n\":1e400,\"m\":-01}",
+		"{\"k\":\"v\",\"n\":1e400,\"m\":1.}",
+		"{\"k\":\"v\",\"n\":1e400,\"m\":.5}",
+		"{\"k\":\"v\",\"n\":1e400,\"m\":True}",
+		"{\"k\":\"v\",\"n\":1e400,\"t\":\"a\tb\"}",
+		"{\"k\":\"\\ud800\",\"m\":-01}",
+		"{\"k\":\"v\",\"n\":1e400,\"t\":\"\\x\"}",
+		"{\"k\":\"v\",\"n\":1e400} x",
+		"{\"k\":\"v\",\"n\":1e400",
+		/* json-c would read this key as "k" and take its value */
+		"{\"k\":\"v\",\"n\":1e400,\"k\\u0000\":\"x\"}",
+	};
+	const struct codec_path paths[] = { KEYS("k"), KEYS("t") };
+	struct codec_field f[2];
+	const char *s = NULL;
+	json_object *tree = NULL;
+	size_t i, len = 0;
+
+	for (i = 0; i < NPATHS(taken) - 1; i++) {
+		if (CHECK(parse(taken[i], paths, 1, f) == 0, "beyond simdjson: %s taken (%s)",
+		    taken[i], err))
+			CHECK(is_string(&f[0], "v", 1), "beyond simdjson: %s: k is v", taken[i]);
+		codec_fields_free(f, 1);
+		CHECK(agrees_with_reference(taken[i], paths, 2),
+		    "beyond simdjson: %s read as codec_parse does", taken[i]);
+	}
+	/* the lone surrogate: json-c's U+FFFD */
+	i = NPATHS(taken) - 1;
+	if (CHECK(parse(taken[i], paths, 2, f) == 0, "beyond simdjson: lone surrogate taken (%s)",
+	    err) && CHECK(reference(taken[i], &paths[1], &s, &len, &tree) == CODEC_STRING,
+	    "beyond simdjson: codec_parse reads the lone surrogate"))
+		CHECK(is_string(&f[1], s, len) && len == 3 && memcmp(s, "\xef\xbf\xbd", 3) == 0,
+		    "beyond simdjson: lone surrogate read as U+FFFD, as codec_parse does");
+	json_object_put(tree);
+	codec_fields_free(f, 2);
+
+	for (i = 0; i < NPATHS(refused); i++) {
+		f[0] = (struct codec_field){ CODEC_OBJECT, NULL, 7 };
+		f[1] = f[0];
+		CHECK(parse(refused[i], paths, 2, f) == -1 && err[0] != '\0' &&
+		    strchr(err, '\n') == NULL && all_absent(f, 2),
+		    "beyond simdjson: %s refused on one line, fields absent: %s", refused[i], err);
+	}
+	CHECK(parse(refused[0], paths, 2, f) == -1 && strstr(err, "at byte 23") != NULL,
+	    "beyond simdjson: the refusal names the byte of NaN: %s", err);
+}
+
+/* codec_buf writes strings exactly as json-c does (the response and log lines were json-c's). */
+static void
+test_buf(void)
+{
+	static const char *const samples[] = { "", "plain", "quote \" and backslash \\ and /",
+		"\x01\x02\x07\b\t\n\x0b\f\r\x0e\x1f\x7f", "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80",
+		"\\u0000 is text here", "ends with a backslash \\" };
+	struct codec_buf b = CODEC_BUF_INIT;
+	char every[256], *text;
+	size_t i, len, same = 0, total = 0;
+	json_object *str;
+	int c;
+
+	for (c = 1; c < 256; c++)
+		every[c - 1] = (char)c;
+	every[255] = '\0';
+	for (i = 0; i <= NPATHS(samples); i++) {
+		const char *s = i < NPATHS(samples) ? samples[i] : every;
+		const char *want;
+
+		str = json_object_new_string(s);
+		want = json_object_to_json_string_ext(str, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE);
+		codec_buf_string(&b, s);
+		text = codec_buf_take(&b, &len);
+		total++;
+		if (text != NULL && len == strlen(want) && strcmp(text, want) == 0)
+			same++;
+		else
+			printf("# json-c %s\n# ours   %s\n", want, text ? text : "(null)");
+		free(text);
+		json_object_put(str);
+	}
+	CHECK(same == total, "buf: %zu of %zu strings written as json-c writes them", same, total);
+
+	codec_buf_raw(&b, "{\"k\":");
+	codec_buf_string(&b, "v\n");
+	codec_buf_raw(&b, "}");
+	text = codec_buf_take(&b, &len);
+	CHECK(text != NULL && len == 11 && strcmp(text, "{\"k\":\"v\\n\"}") == 0,
+	    "buf: raw and string appends in order: %s", text ? text : "(null)");
+	CHECK(b.data == NULL && b.len == 0 && !b.failed, "buf: empty after take");
+	free(text);
+
+	/* a long string grows the buffer past its first allocation */
+	{
+		char *big = malloc(100001);
+
+		memset(big, 'x', 100000);
+		big[100000] = '\0';
+		big[50000] = '"';
+		codec_buf_string(&b, big);
+		text = codec_buf_take(&b, &len);
+		CHECK(text != NULL && len == 100003 && text[50001] == '\\' && text[50002] == '"',
+		    "buf: a 100000-byte string with a quote inside: %zu bytes", len);
+		free(text);
+		free(big);
+	}
+
+	b.failed = 1;
+	codec_buf_raw(&b, "{}");
+	CHECK(codec_buf_take(&b, &len) == NULL && len == 0,
+	    "buf: after a failed append, take gives NULL");
+}
+
 int
 main(void)
 {
@@ -679,6 +814,8 @@ main(void)
 	test_invalid();
 	test_bad_paths();
 	test_big();
+	test_beyond_simdjson();
+	test_buf();
 	test_free();
 	test_reference();
 	return CHECK_DONE();
