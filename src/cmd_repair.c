@@ -33,7 +33,7 @@ repair_usage(FILE *f)
 	    "in-cluster service account):\n"
 	    "  --server URL               plain API endpoint without credentials, e.g. the runbook's\n"
 	    "                             'kubectl proxy' at http://127.0.0.1:8001\n"
-	    "  --kubeconfig FILE          kubeconfig to read (of $KUBECONFIG only the first file is read)\n"
+	    "  --kubeconfig FILE          kubeconfig to read ($KUBECONFIG may list several)\n"
 	    "  --context NAME             kubeconfig context (default: its current-context)\n"
 	    "  --timeout DURATION         per API request (default 30s); 429, 5xx, timeouts and\n"
 	    "                             connection errors are retried with backoff (6 tries)\n\n"

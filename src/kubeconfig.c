@@ -221,43 +221,67 @@ is_true(const char *v)
 	    strcmp(v, "TRUE") == 0 || strcmp(v, "yes") == 0);
 }
 
+/* One file of a merged list: its YAML document, and the directory its relative paths are resolved
+ * against (NULL: left as written). */
+struct kc_doc {
+	yaml_document_t doc;
+	yaml_node_t *root;	/* the top-level mapping, NULL for an empty file */
+	char *dir;
+	int loaded;		/* doc holds a document to delete */
+};
+
+/* The entry from the first file that has it, as kubectl merges a $KUBECONFIG list; *from says
+ * which file. */
+static yaml_node_t *
+merged_entry(struct kc_doc *docs, size_t n, const char *list, const char *kind, const char *name,
+    struct kc_doc **from)
+{
+	yaml_node_t *e;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((e = named_entry(&docs[i].doc, docs[i].root, list, kind, name)) != NULL) {
+			*from = &docs[i];
+			return e;
+		}
+	}
+	return NULL;
+}
+
 static int
-fill_from_doc(yaml_document_t *doc, const char *dir, const char *context, struct kube_config *c,
+fill_from_docs(struct kc_doc *docs, size_t n, const char *context, struct kube_config *c,
     char *err, size_t errlen)
 {
-	yaml_node_t *root = yaml_document_get_root_node(doc);
+	struct kc_doc *cd, *kd = NULL, *ud = NULL;
 	yaml_node_t *ctx, *cluster, *user = NULL;
 	const char *ctxname = context, *cname, *uname, *s;
+	size_t i;
 
-	if (root == NULL || root->type != YAML_MAPPING_NODE) {
-		snprintf(err, errlen, "not a kubeconfig (top level is not a mapping)");
-		return -1;
-	}
-	if (ctxname == NULL)
-		ctxname = map_str(doc, root, "current-context");
+	for (i = 0; i < n && ctxname == NULL; i++)
+		ctxname = map_str(&docs[i].doc, docs[i].root, "current-context");
 	if (ctxname == NULL) {
 		snprintf(err, errlen, "no current-context set and no --context given");
 		return -1;
 	}
-	ctx = named_entry(doc, root, "contexts", "context", ctxname);
-	if (ctx == NULL) {
+	if ((ctx = merged_entry(docs, n, "contexts", "context", ctxname, &cd)) == NULL) {
 		snprintf(err, errlen, "context '%s' not found", ctxname);
 		return -1;
 	}
-	cname = map_str(doc, ctx, "cluster");
-	uname = map_str(doc, ctx, "user");
-	if ((s = map_str(doc, ctx, "namespace")) != NULL && (c->namespace = strdup(s)) == NULL)
+	cname = map_str(&cd->doc, ctx, "cluster");
+	uname = map_str(&cd->doc, ctx, "user");
+	if ((s = map_str(&cd->doc, ctx, "namespace")) != NULL && (c->namespace = strdup(s)) == NULL)
 		goto oom;
-	if (cname == NULL || (cluster = named_entry(doc, root, "clusters", "cluster", cname)) == NULL) {
+	if (cname == NULL ||
+	    (cluster = merged_entry(docs, n, "clusters", "cluster", cname, &kd)) == NULL) {
 		snprintf(err, errlen, "context '%s': cluster '%s' not found", ctxname,
 		    cname ? cname : "(none)");
 		return -1;
 	}
-	if (uname != NULL && (user = named_entry(doc, root, "users", "user", uname)) == NULL) {
+	if (uname != NULL && (user = merged_entry(docs, n, "users", "user", uname, &ud)) == NULL) {
 		snprintf(err, errlen, "context '%s': user '%s' not found", ctxname, uname);
 		return -1;
 	}
-	if ((s = map_str(doc, cluster, "server")) == NULL) {
+	if ((s = map_str(&kd->doc, cluster, "server")) == NULL) {
 		snprintf(err, errlen, "cluster '%s' has no server", cname);
 		return -1;
 	}
@@ -265,11 +289,13 @@ fill_from_doc(yaml_document_t *doc, const char *dir, const char *context, struct
 		return -1;
 	if ((c->server = server_dup(s)) == NULL)
 		goto oom;
-	c->insecure = is_true(map_str(doc, cluster, "insecure-skip-tls-verify"));
-	if (take_cred(doc, cluster, "certificate-authority", "certificate-authority-data", dir,
-	    &c->ca_file, &c->ca_data, &c->ca_len, err, errlen) < 0)
+	c->insecure = is_true(map_str(&kd->doc, cluster, "insecure-skip-tls-verify"));
+	if (take_cred(&kd->doc, cluster, "certificate-authority", "certificate-authority-data",
+	    kd->dir, &c->ca_file, &c->ca_data, &c->ca_len, err, errlen) < 0)
 		return -1;
 	if (user != NULL) {
+		yaml_document_t *doc = &ud->doc;
+
 		if (map_get(doc, user, "exec") != NULL || map_get(doc, user, "auth-provider") != NULL) {
 			snprintf(err, errlen, "user '%s': exec and auth-provider credential plugins are "
 			    "not supported (use a token or client certificate)", uname);
@@ -278,12 +304,12 @@ fill_from_doc(yaml_document_t *doc, const char *dir, const char *context, struct
 		if ((s = map_str(doc, user, "token")) != NULL && (c->token = strdup(s)) == NULL)
 			goto oom;
 		if (c->token == NULL && (s = map_str(doc, user, "tokenFile")) != NULL &&
-		    (c->token_file = resolve_path(dir, s)) == NULL)
+		    (c->token_file = resolve_path(ud->dir, s)) == NULL)
 			goto oom;
-		if (take_cred(doc, user, "client-certificate", "client-certificate-data", dir,
+		if (take_cred(doc, user, "client-certificate", "client-certificate-data", ud->dir,
 		    &c->cert_file, &c->cert_data, &c->cert_len, err, errlen) < 0)
 			return -1;
-		if (take_cred(doc, user, "client-key", "client-key-data", dir,
+		if (take_cred(doc, user, "client-key", "client-key-data", ud->dir,
 		    &c->key_file, &c->key_data, &c->key_len, err, errlen) < 0)
 			return -1;
 		if ((c->cert_file || c->cert_data) != (c->key_file || c->key_data)) {
@@ -302,61 +328,108 @@ oom:
 	return -1;
 }
 
-int
-kubeconfig_parse(const char *buf, size_t len, const char *dir, const char *context,
-    struct kube_config **out, char *err, size_t errlen)
+/* Load buf into d. An empty file is an empty kubeconfig, as in kubectl; any other top level
+ * than a mapping is refused. */
+static int
+doc_load(struct kc_doc *d, const char *buf, size_t len, char *err, size_t errlen)
 {
 	yaml_parser_t parser;
-	yaml_document_t doc;
-	struct kube_config *c = NULL;
-	int rc = -1, doc_ok = 0;
+	int rc = -1;
 
-	*out = NULL;
 	if (!yaml_parser_initialize(&parser)) {
 		snprintf(err, errlen, "yaml parser init failed");
 		return -1;
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
+	if (!yaml_parser_load(&parser, &d->doc)) {
 		snprintf(err, errlen, "YAML error at line %zu: %s", parser.problem_mark.line + 1,
 		    parser.problem ? parser.problem : "unknown");
 		one_line(err);
 		goto out;
 	}
-	doc_ok = 1;
-	if ((c = config_new()) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	d->loaded = 1;
+	d->root = yaml_document_get_root_node(&d->doc);
+	if (d->root != NULL && d->root->type != YAML_MAPPING_NODE) {
+		snprintf(err, errlen, "not a kubeconfig (top level is not a mapping)");
 		goto out;
 	}
-	if (fill_from_doc(&doc, dir, context, c, err, errlen) < 0) {
-		one_line(err);
-		goto out;
-	}
-	*out = c;
-	c = NULL;
 	rc = 0;
 out:
-	if (doc_ok)
-		yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
-	kubeconfig_free(c);
+	return rc;
+}
+
+static void
+docs_free(struct kc_doc *docs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (docs[i].loaded)
+			yaml_document_delete(&docs[i].doc);
+		free(docs[i].dir);
+	}
+}
+
+/* The kube_config the loaded docs give, or -1 with one line in err. */
+static int
+config_from_docs(struct kc_doc *docs, size_t n, const char *context, struct kube_config **out,
+    char *err, size_t errlen)
+{
+	struct kube_config *c;
+	size_t i;
+
+	for (i = 0; i < n && docs[i].root == NULL; i++)
+		;
+	if (i == n) {
+		snprintf(err, errlen, "not a kubeconfig (empty)");
+		return -1;
+	}
+	if ((c = config_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (fill_from_docs(docs, n, context, c, err, errlen) < 0) {
+		one_line(err);
+		kubeconfig_free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+int
+kubeconfig_parse(const char *buf, size_t len, const char *dir, const char *context,
+    struct kube_config **out, char *err, size_t errlen)
+{
+	struct kc_doc d = { .dir = NULL };
+	int rc = -1;
+
+	*out = NULL;
+	if (dir != NULL && (d.dir = strdup(dir)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (doc_load(&d, buf, len, err, errlen) == 0)
+		rc = config_from_docs(&d, 1, context, out, err, errlen);
+	docs_free(&d, 1);
 	return rc;
 }
 
 /* Kubeconfigs are small; anything this large is not one. */
 #define KUBECONFIG_MAX (16 * 1024 * 1024)
+/* More files than anyone lists in $KUBECONFIG. */
+#define KUBECONFIG_MAX_FILES 64
 
-int
-kubeconfig_load_file(const char *path, const char *context, struct kube_config **out, char *err,
-    size_t errlen)
+/* Read path into d (its directory for relative paths). Errors name the file. */
+static int
+doc_load_file(struct kc_doc *d, const char *path, char *err, size_t errlen)
 {
-	struct kube_config *c = NULL;
-	FILE *f = NULL;
-	char *dir = NULL, *slash, *src = NULL, *buf = NULL, e[256];
+	FILE *f;
+	char *buf = NULL, *slash, e[256];
 	size_t len = 0, cap = 0, n;
 	int rc = -1;
 
-	*out = NULL;
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "kubeconfig %s: %s", path, strerror(errno));
 		return -1;
@@ -379,38 +452,115 @@ kubeconfig_load_file(const char *path, const char *context, struct kube_config *
 		snprintf(err, errlen, "kubeconfig %s: read error", path);
 		goto out;
 	}
-	if ((dir = strdup(path)) == NULL) {
+	if ((d->dir = strdup(path)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	slash = strrchr(dir, '/');
+	slash = strrchr(d->dir, '/');
 	if (slash == NULL) {
-		free(dir);
-		dir = NULL;
-	} else if (slash == dir) {
-		dir[1] = '\0';
+		free(d->dir);
+		d->dir = NULL;
+	} else if (slash == d->dir) {
+		d->dir[1] = '\0';
 	} else {
 		*slash = '\0';
 	}
-	if (kubeconfig_parse(buf, len, dir, context, &c, e, sizeof(e)) < 0) {
+	if (doc_load(d, buf, len, e, sizeof(e)) < 0) {
 		snprintf(err, errlen, "kubeconfig %s: %s", path, e);
 		one_line(err);
 		goto out;
 	}
-	if (asprintf(&src, "kubeconfig %s, %s", path, c->source) < 0) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	free(c->source);
-	c->source = src;
-	*out = c;
-	c = NULL;
 	rc = 0;
 out:
 	fclose(f);
 	free(buf);
-	free(dir);
-	kubeconfig_free(c);
+	return rc;
+}
+
+/* Load the n files of paths, merged as kubectl merges a $KUBECONFIG list: for the current
+ * context and for each context, cluster and user, the first file that has it wins. label names
+ * them in errors and in the source. */
+static int
+load_files(const char *const *paths, size_t n, const char *label, const char *context,
+    struct kube_config **out, char *err, size_t errlen)
+{
+	struct kc_doc docs[KUBECONFIG_MAX_FILES];
+	char e[512], *src = NULL;
+	size_t i;
+	int rc = -1;
+
+	*out = NULL;
+	if (n > KUBECONFIG_MAX_FILES) {
+		snprintf(err, errlen, "more than %d kubeconfig files", KUBECONFIG_MAX_FILES);
+		return -1;
+	}
+	memset(docs, 0, n * sizeof(docs[0]));
+	for (i = 0; i < n; i++)
+		if (doc_load_file(&docs[i], paths[i], err, errlen) < 0)
+			goto out;
+	if (config_from_docs(docs, n, context, out, e, sizeof(e)) < 0) {
+		snprintf(err, errlen, "kubeconfig %s: %s", label, e);
+		one_line(err);
+		goto out;
+	}
+	if (asprintf(&src, "kubeconfig %s, %s", label, (*out)->source) < 0) {
+		kubeconfig_free(*out);
+		*out = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	free((*out)->source);
+	(*out)->source = src;
+	rc = 0;
+out:
+	docs_free(docs, n);
+	return rc;
+}
+
+int
+kubeconfig_load_file(const char *path, const char *context, struct kube_config **out, char *err,
+    size_t errlen)
+{
+	return load_files(&path, 1, path, context, out, err, errlen);
+}
+
+/* $KUBECONFIG: a ':'-separated list. As in kubectl, empty entries and files that do not exist
+ * are passed over; the rest are merged. */
+static int
+load_env_list(const char *list, const char *context, struct kube_config **out, char *err,
+    size_t errlen)
+{
+	const char *paths[KUBECONFIG_MAX_FILES];
+	char *copy, *p, *next;
+	struct stat st;
+	size_t n = 0;
+	int rc = -1;
+
+	*out = NULL;
+	if ((copy = strdup(list)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (p = copy; p != NULL; p = next) {
+		if ((next = strchr(p, ':')) != NULL)
+			*next++ = '\0';
+		if (*p == '\0' || (stat(p, &st) != 0 && errno == ENOENT))
+			continue;
+		if (n == KUBECONFIG_MAX_FILES) {
+			snprintf(err, errlen, "$KUBECONFIG lists more than %d files",
+			    KUBECONFIG_MAX_FILES);
+			goto out;
+		}
+		paths[n++] = p;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "none of the files in $KUBECONFIG exists (%s)", list);
+		one_line(err);
+		goto out;
+	}
+	rc = load_files(paths, n, list, context, out, err, errlen);
+out:
+	free(copy);
 	return rc;
 }
 
@@ -528,18 +678,8 @@ kubeconfig_load(const struct kubeconfig_opts *opts, struct kube_config **out, ch
 	}
 	if (opts->path != NULL)
 		return kubeconfig_load_file(opts->path, opts->context, out, err, errlen);
-	if (env != NULL && *env != '\0') {
-		/* Only the first file of the list; kubectl merges them, we do not. */
-		size_t n = strcspn(env, ":");
-
-		if (n >= sizeof(path)) {
-			snprintf(err, errlen, "KUBECONFIG path too long");
-			return -1;
-		}
-		memcpy(path, env, n);
-		path[n] = '\0';
-		return kubeconfig_load_file(path, opts->context, out, err, errlen);
-	}
+	if (env != NULL && *env != '\0')
+		return load_env_list(env, opts->context, out, err, errlen);
 	if (home != NULL && *home != '\0') {
 		snprintf(path, sizeof(path), "%s/.kube/config", home);
 		if (stat(path, &st) == 0)

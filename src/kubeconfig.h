@@ -35,8 +35,10 @@ struct kube_config {
 	char *token_file;	/* re-read before each request (bound service-account tokens rotate) */
 };
 
-/* Resolve the configuration: opts->server, else opts->path, else the first file of $KUBECONFIG
- * (only the first file is read; merging several is not supported), else ~/.kube/config when it
+/* Resolve the configuration: opts->server, else opts->path, else the files of $KUBECONFIG (a
+ * ':'-separated list merged as kubectl merges it: the current context, and each context, cluster
+ * and user, from the first file that has it; empty entries and missing files are passed over;
+ * relative paths against the directory of the file that gave them), else ~/.kube/config when it
  * exists, else in-cluster (KUBERNETES_SERVICE_HOST/PORT and the service-account directory).
  * On success *out is owned by the caller (kubeconfig_free). Returns 0, or -1 with one line in err. */
 int kubeconfig_load(const struct kubeconfig_opts *opts, struct kube_config **out, char *err,

@@ -85,11 +85,25 @@ def main():
             kubeconfig(kc, d.url, cluster, user)
             rc, out, err = run(["--kubeconfig", kc])
             ok(rc == 0 and "h0" in out and "h1" in out, "kubeconfig " + name, out + err)
-        # the same through $KUBECONFIG (first file of a list) and --context
+        # the same through $KUBECONFIG (a missing file in the list is passed over) and --context
         kubeconfig(kc, d.url, ca_data, tok, extra_contexts="- name: wrong\n  context:\n"
                    "    cluster: decoy\n    user: u\n")
         rc, out, err = run([], env={"KUBECONFIG": kc + ":/nonexistent"})
-        ok(rc == 0 and "h0" in out, "$KUBECONFIG, first file", out + err)
+        ok(rc == 0 and "h0" in out, "$KUBECONFIG, a missing file passed over", out + err)
+        # a list kubectl would merge: the user and current-context in one file, the context and
+        # its cluster (CA as a file relative to its own directory) in another
+        os.makedirs(os.path.join(tmp, "split"), exist_ok=True)
+        kc_user = os.path.join(tmp, "split", "user.yaml")
+        kc_cluster = os.path.join(tmp, "cluster.yaml")
+        with open(kc_user, "w") as f:
+            f.write("current-context: test\nusers:\n- name: u\n  user:\n" + tok +
+                    "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n")
+        with open(kc_cluster, "w") as f:
+            f.write("contexts:\n- name: test\n  context: {cluster: c2, user: u}\n"
+                    "clusters:\n- name: c2\n  cluster:\n    server: %s\n%s" % (d.url, ca_file))
+        rc, out, err = run([], env={"KUBECONFIG": kc_user + "::" + kc_cluster})
+        ok(rc == 0 and "h0" in out and "h1" in out, "$KUBECONFIG list merged as kubectl does",
+           out + err)
         rc, out, err = run(["--kubeconfig", kc, "--context", "wrong"])
         ok(rc == 2 and len(err.strip().splitlines()) == 1, "--context picks the other cluster "
            "(unreachable: exit 2, one line)", err)

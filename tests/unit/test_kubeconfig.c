@@ -174,11 +174,12 @@ test_load_order(void)
 	CHECK(kubeconfig_load(&o, &c, err, sizeof(err)) == -1, "--server without scheme: %s", err);
 	o.server = NULL;
 
-	/* $KUBECONFIG: only the first file counts. */
+	/* $KUBECONFIG: a file that does not exist is passed over (see test_merge). */
 	snprintf(env, sizeof(env), "%s:/nonexistent/other", p);
 	setenv("KUBECONFIG", env, 1);
 	CHECK(kubeconfig_load(&o, &c, err, sizeof(err)) == 0 && c != NULL &&
-	    strcmp(c->server, "https://10.0.0.1:6443") == 0, "$KUBECONFIG first file (%s)", err);
+	    strcmp(c->server, "https://10.0.0.1:6443") == 0, "$KUBECONFIG, a missing second file (%s)",
+	    err);
 	kubeconfig_free(c);
 	c = NULL;
 	o.context = "lab";
@@ -256,6 +257,89 @@ test_incluster(void)
 	free(tok);
 }
 
+/* $KUBECONFIG lists files that kubectl merges: the current context, and each context, cluster
+ * and user, from the first file that has it; relative paths against that file's directory. */
+static void
+test_merge(void)
+{
+	struct kubeconfig_opts o = { 0 };
+	struct kube_config *c = NULL;
+	char err[512] = "", env[2400], a[600], b[600], sub[600];
+	const char *bad;
+
+	snprintf(sub, sizeof(sub), "%s/merge", dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/merge/a", dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/merge/b", dir);
+	mkdir(sub, 0700);
+	snprintf(a, sizeof(a), "%s", write_file("merge/a/config",
+	    "current-context: work\n"
+	    "clusters:\n- name: shared\n  cluster: {server: 'https://a.example'}\n"
+	    "users:\n- name: me\n  user: {client-certificate: me.crt, client-key: me.key}\n"));
+	snprintf(b, sizeof(b), "%s", write_file("merge/b/config",
+	    "current-context: other\n"
+	    "contexts:\n- name: work\n  context: {cluster: shared, user: me, namespace: metal3}\n"
+	    "- name: bctx\n  context: {cluster: bonly, user: me}\n"
+	    "- name: other\n  context: {cluster: shared, user: me}\n"
+	    "clusters:\n- name: shared\n  cluster: {server: 'https://b.example'}\n"
+	    "- name: bonly\n  cluster: {server: 'https://bonly.example', certificate-authority: ca.crt}\n"
+	    "users:\n- name: me\n  user: {token: from-b}\n"));
+	write_file("merge/empty", "");
+	snprintf(env, sizeof(env), "::/nonexistent/x:%s::%s/merge/empty:%s:", a, dir, b);
+	setenv("KUBECONFIG", env, 1);
+
+	if (CHECK(kubeconfig_load(&o, &c, err, sizeof(err)) == 0 && c != NULL,
+	    "merge: two files, an empty one and a missing one load (%s)", err)) {
+		CHECK(strcmp(c->server, "https://a.example") == 0,
+		    "merge: current-context from the first file, cluster 'shared' from the first too");
+		CHECK(c->namespace != NULL && strcmp(c->namespace, "metal3") == 0,
+		    "merge: the context, found only in the second file, gives the namespace");
+		snprintf(sub, sizeof(sub), "%s/merge/a/me.crt", dir);
+		CHECK(c->token == NULL && c->cert_file != NULL && strcmp(c->cert_file, sub) == 0,
+		    "merge: user 'me' from the first file, its path against that file's directory");
+		CHECK(strstr(c->source, a) != NULL && strstr(c->source, b) != NULL &&
+		    strstr(c->source, "'work'") != NULL, "merge: the source names the list: %s",
+		    c->source);
+	}
+	kubeconfig_free(c);
+	c = NULL;
+
+	o.context = "bctx";
+	if (CHECK(kubeconfig_load(&o, &c, err, sizeof(err)) == 0 && c != NULL,
+	    "merge: --context from the second file (%s)", err)) {
+		snprintf(sub, sizeof(sub), "%s/merge/b/ca.crt", dir);
+		CHECK(strcmp(c->server, "https://bonly.example") == 0 && c->ca_file != NULL &&
+		    strcmp(c->ca_file, sub) == 0,
+		    "merge: cluster from the second file, its CA path against the second directory");
+		CHECK(c->cert_file != NULL && c->token == NULL, "merge: user still the first file's");
+	}
+	kubeconfig_free(c);
+	c = NULL;
+	o.context = "nowhere";
+	CHECK(kubeconfig_load(&o, &c, err, sizeof(err)) == -1 && c == NULL &&
+	    strstr(err, "context 'nowhere' not found") != NULL && strstr(err, a) != NULL,
+	    "merge: a context in no file: %s", err);
+	o.context = NULL;
+
+	setenv("KUBECONFIG", "/nonexistent/1::/nonexistent/2", 1);
+	CHECK(kubeconfig_load(&o, &c, err, sizeof(err)) == -1 && c == NULL &&
+	    strstr(err, "none of the files") != NULL, "merge: no file exists: %s", err);
+
+	bad = write_file("merge/bad", "- a\n- b\n");
+	snprintf(env, sizeof(env), "%s:%s", a, bad);
+	setenv("KUBECONFIG", env, 1);
+	CHECK(kubeconfig_load(&o, &c, err, sizeof(err)) == -1 && c == NULL &&
+	    strstr(err, bad) != NULL && strstr(err, "not a mapping") != NULL,
+	    "merge: a file that is not a kubeconfig is named: %s", err);
+
+	snprintf(env, sizeof(env), "%s/merge/empty", dir);
+	setenv("KUBECONFIG", env, 1);
+	CHECK(kubeconfig_load(&o, &c, err, sizeof(err)) == -1 && c == NULL &&
+	    strstr(err, "empty") != NULL, "merge: only an empty file: %s", err);
+	unsetenv("KUBECONFIG");
+}
+
 int
 main(void)
 {
@@ -269,6 +353,7 @@ main(void)
 	test_named_context();
 	test_errors();
 	test_load_order();
+	test_merge();
 	test_incluster();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
