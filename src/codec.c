@@ -317,6 +317,13 @@ static const struct simd_events fields_events = {
 	.scalar = fields_scalar,
 };
 
+/* Whether c is one of set's characters (never NUL, which strchr would find at set's end). */
+static int
+in_set(char c, const char *set)
+{
+	return c != '\0' && strchr(set, c) != NULL;
+}
+
 /* The end of the RFC 8259 number at s[i], or 0 when there is none. */
 static size_t
 number_end(const char *s, size_t n, size_t i)
@@ -381,14 +388,14 @@ jsonc_misreads(const char *s, size_t n, char *err, size_t errlen)
 			}
 		} else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
 			if ((end = number_end(s, n, i)) == 0 ||
-			    (end < n && strchr(",]} \t\r\n", s[end]) == NULL))
+			    (end < n && !in_set(s[end], ",]} \t\r\n")))
 				goto bad;
 			i = end;
-		} else if (strchr("{}[],: \t\r\n", s[i]) == NULL) {
+		} else if (!in_set(s[i], "{}[],: \t\r\n")) {
 			for (k = 0; k < 3; k++) {
 				len = strlen(literals[k]);
 				if (n - i >= len && memcmp(s + i, literals[k], len) == 0 &&
-				    (n - i == len || strchr(",]} \t\r\n", s[i + len]) != NULL))
+				    (n - i == len || in_set(s[i + len], ",]} \t\r\n")))
 					break;
 			}
 			if (k == 3)
