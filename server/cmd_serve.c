@@ -1,5 +1,6 @@
 /* cmd_serve.c - `bmhguard serve`: parse the flags and run the webhook server. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,13 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "bmhguard serve: --tls-cert and --tls-key are required (see --help)\n");
 		goto out;
 	}
+	/*
+	 * Big buffers (request bodies up to --max-body, simdjson's for a big review) straight from
+	 * mmap and back to the system when freed. glibc otherwise raises its mmap threshold with
+	 * each one freed, up to 32 MiB, and keeps the next ones in its arenas: a few 8 MiB reviews
+	 * left the server ~90 MiB larger for good. Small allocations are unaffected.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	if (server_run(&cfg, pol, err, sizeof(err)) < 0) {
 		fprintf(stderr, "bmhguard serve: %s\n", err);
 		goto out;

@@ -6,6 +6,7 @@
  * RTTI are off, and nothing but plain C types crosses into C.
  */
 #define SIMDJSON_EXCEPTIONS 0
+#include <mutex>
 #include <simdjson.h>
 
 #include "simd.h"
@@ -74,28 +75,38 @@ status_of(simdjson::error_code code)
 }
 
 /*
- * A parser's buffers take about fifteen bytes a byte of text (tape 8, structural indexes 4,
- * strings 5/3, the padded copy 1). Reviews come back to back on a few server threads, so each
- * thread keeps one parser and allocates them once, not per request: allocating and freeing them
- * each time showed in perf above simdjson's own first stage. A text above REUSE_MAX gets a parser
- * of its own, freed with it, so a rare 8 MiB body does not leave ~120 MiB to its thread.
+ * A parser's buffers take up to fifteen bytes a byte of text (tape 8, structural indexes 4,
+ * strings 5/3, the padded copy 1); pages are touched as far as the text needs them, so an 8 MiB
+ * array of small numbers costs about 105 MiB of RSS and an 8 MiB string about 17 (`bmhguard
+ * review`, beside yajl's streaming read). Reviews come back to back on a few server threads, so each thread keeps one parser
+ * for texts up to REUSE_MAX and allocates it once, not per request: allocating and freeing the
+ * buffers each time showed in perf above simdjson's own first stage. A larger text gets a parser
+ * of its own, freed with it (`bmhguard serve` has glibc hand such buffers back to the system),
+ * and only one such parser exists at a time (big_parse), so the process needs room for one
+ * maximal body's parse, not one per thread.
  */
-constexpr size_t REUSE_MAX = 256 * 1024;
+constexpr size_t REUSE_MAX = 64 * 1024;
+std::mutex big_parse;
 
-simdjson::error_code
-parse_with(simdjson::dom::parser &parser, const char *text, size_t len, size_t max_depth,
-    element *root)
+/* Parse with parser (grown if need be, never shrunk), then walk. */
+simd_status
+read_with(simdjson::dom::parser &parser, const char *text, size_t len, size_t max_depth,
+    const simd_events *ev, void *ctx, const char **why)
 {
-	simdjson::error_code code;
+	simdjson::error_code code = simdjson::SUCCESS;
+	element root;
 
 	/* capacity at least 1: simdjson allocates nothing for 0, and the empty text gets EMPTY */
-	if (parser.capacity() < len || parser.capacity() == 0 || parser.max_depth() != max_depth) {
+	if (parser.capacity() < len || parser.capacity() == 0 || parser.max_depth() != max_depth)
 		code = parser.allocate(len > parser.capacity() ? len : parser.capacity() > 0 ?
 		    parser.capacity() : 1, max_depth);
-		if (code != simdjson::SUCCESS)
-			return code;
+	if (code == simdjson::SUCCESS)
+		code = parser.parse(text, len, true).get(root);
+	if (code != simdjson::SUCCESS) {
+		*why = simdjson::error_message(code);
+		return status_of(code);
 	}
-	return parser.parse(text, len, true).get(*root);
+	return walk_value(walk{ ev, ctx }, root) ? SIMD_OK : SIMD_STOPPED;
 }
 
 } // namespace
@@ -105,15 +116,12 @@ simd_read(const char *text, size_t len, size_t max_depth, const simd_events *ev,
     const char **why)
 {
 	static thread_local simdjson::dom::parser reused;
-	simdjson::dom::parser own;
-	simdjson::error_code code;
-	element root;
 
 	*why = NULL;
-	code = parse_with(len <= REUSE_MAX ? reused : own, text, len, max_depth, &root);
-	if (code != simdjson::SUCCESS) {
-		*why = simdjson::error_message(code);
-		return status_of(code);
-	}
-	return walk_value(walk{ ev, ctx }, root) ? SIMD_OK : SIMD_STOPPED;
+	if (len <= REUSE_MAX)
+		return read_with(reused, text, len, max_depth, ev, ctx, why);
+	std::lock_guard<std::mutex> one_at_a_time(big_parse);
+	simdjson::dom::parser own;	/* destroyed before the lock is released */
+
+	return read_with(own, text, len, max_depth, ev, ctx, why);
 }

@@ -39,8 +39,8 @@ enum simd_status {
 
 /* Parse exactly len bytes (simdjson copies them into a padded buffer of its own) with containers
  * nested at most max_depth deep, then walk the whole document through ev. Safe from many threads
- * at once: each thread reuses a parser of its own (see simd.cc), so a handler must not call
- * simd_read itself. On a status other than SIMD_OK and SIMD_STOPPED, *why is simdjson's reason
+ * at once: each thread reuses a parser of its own for small texts, and texts above 64 KiB are
+ * parsed one at a time (see simd.cc), so a handler must not call simd_read itself. On a status other than SIMD_OK and SIMD_STOPPED, *why is simdjson's reason
  * (static). */
 enum simd_status simd_read(const char *text, size_t len, size_t max_depth,
     const struct simd_events *ev, void *ctx, const char **why);

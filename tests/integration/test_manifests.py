@@ -183,8 +183,8 @@ def check_common(docs, label, serve_flags, repair_flags):
 
     # Resources from the benchmark's RSS
     res = c.get("resources", {})
-    ok(res.get("requests") == {"cpu": "50m", "memory": "32Mi"} and res.get("limits") == {"cpu": "500m", "memory": "128Mi"},
-       f"{label}: requests 50m/32Mi, limits 500m/128Mi", res)
+    ok(res.get("requests") == {"cpu": "50m", "memory": "32Mi"} and res.get("limits") == {"cpu": "500m", "memory": "256Mi"},
+       f"{label}: requests 50m/32Mi, limits 500m/256Mi", res)
 
     # Certificate Secret mounted read-only at the --tls-cert/--tls-key directory
     mounts = {m["name"]: m for m in c.get("volumeMounts", [])}

@@ -11,6 +11,8 @@
 # which should stay flat. BENCH_REVIEW=FILE posts that review instead (for example
 # tests/data/bench-update-review.json, the request of `make bench`, which takes the withhold path).
 # Client and server run on separate CPUs when there are enough (BENCH_PIN=0: shared; see below).
+# Last, BENCH_BIG_ROUNDS (3) rounds of BENCH_BIG_CONCURRENCY (6) reviews near --max-body at once:
+# the server's peak RSS, and its RSS after.
 set -euo pipefail
 build=${1:?usage: bench.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -115,4 +117,28 @@ if [ "${BENCH_SOAK:-0}" = 1 ]; then
 		"$n" "$((n + base))" "$(echo "$rss_end / 1024" | bc -l)" "$(echo "$rss100 / 1024" | bc -l)" \
 		"$(echo "($rss_end - $rss100) / 1024" | bc -l)" "$(echo "$(rss_kib VmHWM) / 1024" | bc -l)"
 fi
+
+# Big reviews: bodies near --max-body whose parse costs the most memory (an array of small
+# numbers: simdjson's tape is 8 bytes a value). The deployment's memory limit must hold the peak,
+# and the server must give the memory back after.
+big_rounds=${BENCH_BIG_ROUNDS:-3} big_conc=${BENCH_BIG_CONCURRENCY:-6}
+python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+base = len(json.dumps(r, separators=(",", ":")))
+r["request"]["object"].setdefault("status", {})["bench"] = [0] * ((8 * 1024 * 1024 - 4096 - base) // 2)
+open(sys.argv[2], "w").write(json.dumps(r, separators=(",", ":")))' "$work/review.json" "$work/big.json"
+before=$(rss_kib VmRSS) codes=
+for _ in $(seq "$big_rounds"); do
+	for _ in $(seq "$big_conc"); do
+		curl -sk --max-time 60 -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' \
+			--data-binary @"$work/big.json" "https://127.0.0.1:$port/mutate-metal3-io-v1alpha1-baremetalhost" \
+			>>"$work/big.codes" &
+	done
+	wait $(jobs -p | grep -vx "$pid")
+done
+codes=$(sort "$work/big.codes" | uniq -c | awk '{ printf "%s%d x %s", (NR > 1 ? ", " : ""), $1, $2 }')
+printf 'big reviews: %d rounds of %d at once, %d bytes each (%s): RSS before %.1f MiB, peak %.1f MiB, after %.1f MiB\n' \
+	"$big_rounds" "$big_conc" "$(wc -c <"$work/big.json")" "$codes" "$(echo "$before / 1024" | bc -l)" \
+	"$(echo "$(rss_kib VmHWM) / 1024" | bc -l)" "$(echo "$(rss_kib VmRSS) / 1024" | bc -l)"
 kill -TERM "$pid"; wait "$pid"; pid=
