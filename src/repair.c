@@ -219,10 +219,19 @@ repair_plan_clear(struct repair_plan *plan)
 	memset(plan, 0, sizeof(*plan));
 }
 
-/* Our own pause with nothing left to fix: remove it only when spec and status agree. */
+/* Our own pause with nothing left to fix: remove it only when spec and status agree, and never
+ * in a transient state. We pause provisioned hosts only, so a transient state under our pause
+ * was set by someone else, and unpausing could release a deprovisioning or a delete. */
 static void
 plan_resume(const struct repair_host *h, struct repair_plan *plan)
 {
+	if (repair_state_transient(h->state)) {
+		plan->action = REPAIR_SKIP;
+		plan->stuck = 1;
+		snprintf(plan->reason, sizeof(plan->reason), "paused by %s in transient state '%s': "
+		    "pause left in place, needs a human", REPAIR_PAUSE_VALUE, h->state);
+		return;
+	}
 	if (!empty(h->status_url) && str_eq(h->spec_url, h->status_url)) {
 		plan->action = REPAIR_RESUME;
 		plan->steps = REPAIR_STEP_UNPAUSE;

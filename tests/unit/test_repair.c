@@ -103,6 +103,11 @@ static const struct tcase cases[] = {
 	  "http://10.0.0.1/x.md5sum", NULL, NULL, REPAIR_FULL, "pause,status,spec,read,resume", 0 },
 	{ "transient without literal", "provisioning", NEW, NULL, NEW, NULL, NULL, NULL,
 	  REPAIR_NONE, "", 0 },
+	/* found by repair_fuzz: our pause, urls fixed, but a transient state someone else set */
+	{ "ours, all done, deprovisioning", "deprovisioning", NEW, NULL, NEW, NULL,
+	  REPAIR_PAUSE_VALUE, NULL, REPAIR_SKIP, "", 1 },
+	{ "ours, all done, registering", "registering", NEW, NULL, NEW, NULL, REPAIR_PAUSE_VALUE,
+	  NULL, REPAIR_SKIP, "", 1 },
 	{ "unparseable url", "provisioned", "http://[::1", NULL, "http://[::1", NULL, NULL, NULL,
 	  REPAIR_NONE, "", 0 },
 };
