@@ -8,7 +8,6 @@
 #include "codec.h"
 #include "simd.h"
 
-
 /* Whether any byte has its high bit set, eight bytes at a time. */
 static int
 has_non_ascii(const char *text, size_t len)
@@ -203,12 +202,13 @@ fields_build(struct fields *f, const struct codec_path *paths, size_t npaths)
 		f->nodes[0].below |= (uint64_t)1 << i;
 		for (k = 0; k < paths[i].depth; k++, node = c) {
 			const char *key = paths[i].keys[k];
+			size_t keylen = strlen(key);
 
-			if ((c = fields_child(f, node, key, strlen(key))) < 0) {
+			if ((c = fields_child(f, node, key, keylen)) < 0) {
 				if (f->nnodes == FIELDS_MAX_NODES)
 					return -1;
 				c = f->nnodes++;
-				f->nodes[c] = (struct fields_node){ key, strlen(key), -1,
+				f->nodes[c] = (struct fields_node){ key, keylen, -1,
 				    f->nodes[node].first_child, -1, 0 };
 				f->nodes[node].first_child = c;
 			}
@@ -691,20 +691,6 @@ codec_locate_string(const char *text, size_t len, const char *const *path, size_
 	return found ? 0 : -1;
 }
 
-char *
-codec_quote(const char *s)
-{
-	json_object *str = json_object_new_string(s);
-	char *out;
-
-	if (str == NULL)
-		return NULL;
-	out = strdup(json_object_to_json_string_ext(str,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(str);
-	return out;
-}
-
 /* Room for n more bytes and a NUL. */
 static int
 buf_reserve(struct codec_buf *b, size_t n)
@@ -796,6 +782,16 @@ codec_buf_take(struct codec_buf *b, size_t *len)
 	*len = out != NULL ? b->len : 0;
 	*b = (struct codec_buf)CODEC_BUF_INIT;
 	return out;
+}
+
+char *
+codec_quote(const char *s)
+{
+	struct codec_buf b = CODEC_BUF_INIT;
+	size_t len;
+
+	codec_buf_string(&b, s);
+	return codec_buf_take(&b, &len);
 }
 
 char *
