@@ -119,7 +119,7 @@ struct decision {
 	struct codec_field in[RD_COUNT];	/* owned: what the request holds at reads[] */
 	int update;			/* an UPDATE with an oldObject */
 	struct answer out[REVIEW_FIELD_COUNT];	/* at most one change per field */
-	size_t nout, nops;
+	size_t nout;
 	struct review_result *res;
 	int withheld;
 };
@@ -233,7 +233,6 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 	    action == REVIEW_WOULD_REWRITE ? "would-" : "withheld-", field_audit_keys[field]);
 	if (action != REVIEW_REWRITE || patch_value == NULL)
 		return 0;
-	d->nops++;
 	a->op_path = strdup(pointer);
 	a->op_value = strdup(patch_value);
 	return a->op_path == NULL || a->op_value == NULL ? -1 : 0;
@@ -505,6 +504,18 @@ envelope(struct decision *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether any change carries a replace op (there is a patch to send). */
+static int
+has_ops(const struct decision *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nout; i++)
+		if (d->out[i].op_path != NULL)
+			return 1;
+	return 0;
+}
+
 /* The JSON patch: one replace op per patched field, base64. Caller frees. */
 static char *
 patch_base64(const struct decision *d)
@@ -539,9 +550,10 @@ respond(struct decision *d)
 {
 	struct codec_buf out = CODEC_BUF_INIT;
 	char *b64 = NULL;
+	int patched = has_ops(d);
 	size_t i;
 
-	if (d->nops > 0 && (b64 = patch_base64(d)) == NULL)
+	if (patched && (b64 = patch_base64(d)) == NULL)
 		return -1;
 	codec_buf_raw(&out, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
 	    "\"response\":{\"uid\":");
@@ -570,7 +582,7 @@ respond(struct decision *d)
 	if ((d->res->response = codec_buf_take(&out, &d->res->response_len)) == NULL)
 		return -1;
 	d->res->outcome = d->withheld ? REVIEW_WITHHELD :
-	    d->nops > 0 ? REVIEW_PATCHED : REVIEW_UNCHANGED;
+	    patched ? REVIEW_PATCHED : REVIEW_UNCHANGED;
 	return 0;
 }
 
@@ -585,7 +597,7 @@ answers_free(struct decision *d)
 		free(d->out[i].op_path);
 		free(d->out[i].op_value);
 	}
-	d->nout = d->nops = 0;
+	d->nout = 0;
 }
 
 int
