@@ -62,70 +62,66 @@ write_all(int fd, const char *p, size_t n)
 	}
 }
 
-/* line[key] = v, taking v over (NULL: its allocation failed). Returns 0, or -1 with v released. */
-static int
-add(json_object *line, const char *key, json_object *v)
-{
-	if (v == NULL || json_object_object_add(line, key, v) != 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
-}
-
-/* A new line holding time, level and msg, or NULL. Caller puts it. */
-static json_object *
-line_new(enum log_level level, const char *msg)
+/* {"time":...,"level":...,"msg":... : the start every line shares. */
+static void
+line_begin(struct codec_buf *line, enum log_level level, const char *msg)
 {
 	char when[48];
-	json_object *line = json_object_new_object();	/* owned */
 
 	format_time(when, sizeof(when));
-	if (line == NULL ||
-	    add(line, "time", json_object_new_string(when)) != 0 ||
-	    add(line, "level", json_object_new_string(log_level_str(level))) != 0 ||
-	    add(line, "msg", json_object_new_string(msg)) != 0) {
-		json_object_put(line);
-		return NULL;
-	}
-	return line;
+	codec_buf_raw(line, "{\"time\":");
+	codec_buf_string(line, when);
+	codec_buf_raw(line, ",\"level\":");
+	codec_buf_string(line, log_level_str(level));
+	codec_buf_raw(line, ",\"msg\":");
+	codec_buf_string(line, msg);
 }
 
-/* line's text ('/' left alone) plus a newline in one write(2), so that concurrent lines never
+static void
+line_field(struct codec_buf *line, const char *key)
+{
+	codec_buf_raw(line, ",");
+	codec_buf_string(line, key);
+	codec_buf_raw(line, ":");
+}
+
+/* Close the line and write it with its newline in one write(2), so that concurrent lines never
  * interleave. */
 static void
-write_line(const struct logger *lg, json_object *line)
+line_end(const struct logger *lg, struct codec_buf *line)
 {
-	char stack[1024], *buf;
-	const char *text;
-	size_t n;
+	char *text;
+	size_t len;
 
-	text = json_object_to_json_string_length(line, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	if (text == NULL || (buf = n + 1 <= sizeof(stack) ? stack : malloc(n + 1)) == NULL)
-		return;
-	memcpy(buf, text, n);
-	buf[n] = '\n';
-	write_all(lg->fd, buf, n + 1);
-	if (buf != stack)
-		free(buf);
+	codec_buf_raw(line, "}\n");
+	if ((text = codec_buf_take(line, &len)) != NULL)
+		write_all(lg->fd, text, len);
+	free(text);
 }
 
 void
 log_write(const struct logger *lg, enum log_level level, const char *msg, json_object *fields)
 {
-	json_object *line = NULL;	/* owned */
+	struct codec_buf line = CODEC_BUF_INIT;
 
-	if (!log_enabled(lg, level) || (line = line_new(level, msg)) == NULL)
+	if (!log_enabled(lg, level))
 		goto out;
+	line_begin(&line, level, msg);
 	if (fields != NULL) {
-		json_object_object_foreach(fields, key, val)
-			if (add(line, key, json_object_get(val)) != 0)
-				goto out;
+		json_object_object_foreach(fields, key, val) {
+			const char *text = json_object_to_json_string_ext(val,
+			    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+			if (text == NULL) {
+				line.failed = 1;	/* out of memory: no half line */
+				break;
+			}
+			line_field(&line, key);
+			codec_buf_raw(&line, text);
+		}
 	}
-	write_line(lg, line);
+	line_end(lg, &line);
 out:
-	json_object_put(line);
 	json_object_put(fields);
 }
 
@@ -134,28 +130,16 @@ log_strings(const struct logger *lg, enum log_level level, const char *msg,
     const char *const *pairs, size_t npairs)
 {
 	struct codec_buf line = CODEC_BUF_INIT;
-	char when[48], *text;
-	size_t i, len;
+	size_t i;
 
 	if (!log_enabled(lg, level))
 		return;
-	format_time(when, sizeof(when));
-	codec_buf_raw(&line, "{\"time\":");
-	codec_buf_string(&line, when);
-	codec_buf_raw(&line, ",\"level\":");
-	codec_buf_string(&line, log_level_str(level));
-	codec_buf_raw(&line, ",\"msg\":");
-	codec_buf_string(&line, msg);
+	line_begin(&line, level, msg);
 	for (i = 0; i < npairs; i++) {
-		codec_buf_raw(&line, ",");
-		codec_buf_string(&line, pairs[2 * i]);
-		codec_buf_raw(&line, ":");
+		line_field(&line, pairs[2 * i]);
 		codec_buf_string(&line, pairs[2 * i + 1] != NULL ? pairs[2 * i + 1] : "");
 	}
-	codec_buf_raw(&line, "}\n");
-	if ((text = codec_buf_take(&line, &len)) != NULL)
-		write_all(lg->fd, text, len);
-	free(text);
+	line_end(lg, &line);
 }
 
 void

@@ -26,8 +26,8 @@ const char *log_level_str(enum log_level level);	/* static string */
 int log_enabled(const struct logger *lg, enum log_level level);
 
 /* Write one line: {"time":...,"level":...,"msg":msg, ...fields}. fields is taken over (may be
- * NULL) and released here; its keys come after time, level and msg in their insertion order.
- * One write(2) per line, so lines from concurrent threads never interleave. */
+ * NULL) and released here; its keys (none of time, level, msg) come after those three in their
+ * insertion order. One write(2) per line, so lines from concurrent threads never interleave. */
 void log_write(const struct logger *lg, enum log_level level, const char *msg, json_object *fields);
 
 /* A line whose fields are all strings: pairs holds npairs key/value pairs (2 * npairs strings,
