@@ -4,7 +4,7 @@
 usage: gen_hosts.py N [--seed S] [--format json|yaml] [--categories FILE] [-o FILE]
        import gen_hosts; gen_hosts.generate(n, seed) -> [host dict, ...]
 
-The shape follows /work/shared/metal3/examples/worker-0.yaml and the CRD
+The shape follows tests/data/metal3/examples/worker-0.yaml and the CRD
 (metal3.io_baremetalhosts.yaml): spec.bmc/bootMACAddress/image/userData, and a status as the
 operator writes it, with status.hardware (cpu, nics, storage) so that a host is about 8 KB.
 Each host has the label gen.bmhguard.test/category (see CATEGORIES and tests/KUBE_DOUBLE.md).

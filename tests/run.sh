@@ -14,7 +14,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 build=$(cd "$top" && cd "$build" && pwd)
 export BMHGUARD="$build/bmhguard" BMHGUARD_BUILD="$build" BMHGUARD_TOP="$top"
-export SHARED_DIR="${SHARED_DIR:-$top/../shared}"
 timeout_s=${TEST_TIMEOUT:-300}
 logdir="$build/test-logs"
 mkdir -p "$logdir"

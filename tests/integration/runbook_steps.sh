@@ -4,11 +4,12 @@
 # usage: runbook_steps.sh --server URL [--proxy-url URL] [--kubeconfig F] [-n NS]
 #                         --url NEWURL --checksum NEWCHECKSUM [--workdir DIR] HOST
 #
-# Source: ../shared/runbook/baremetalhost-provisioning-error-resolution.md. The commands are the
-# runbook's, byte for byte, with three substitutions only: the host name (master-2), the
-# namespace (the runbook's kubectl calls use the context namespace and its curl uses "default";
-# here both use -n NS, default "default"), and the new image url/checksum in the two payload
-# files. kubectl reaches --server (with --kubeconfig, default /dev/null, and $KUBECTL_ARGS);
+# Source: the runbook "BareMetalHost Provisioning Error Resolution" (baremetalhost-provisioning-
+# error-resolution.md, kept with the cluster's documentation, not in this repository). The
+# commands are the runbook's, byte for byte, with three substitutions only: the host name
+# (master-2), the namespace (the runbook's kubectl calls use the context namespace and its curl
+# uses "default"; here both use -n NS, default "default"), and the new image url/checksum in the
+# two payload files. kubectl reaches --server (with --kubeconfig, default /dev/null, and $KUBECTL_ARGS);
 # the curl of step 6 goes to --proxy-url (default: --server) the way the runbook's goes to
 # `kubectl proxy` on 127.0.0.1:8001, so that URL must be plain HTTP without auth (kube_double
 # without TLS is such an endpoint). Steps 1, 2 and 9 (access check, starting/stopping the proxy)

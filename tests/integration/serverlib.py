@@ -22,7 +22,6 @@ import yaml
 
 TOP = os.environ.get("BMHGUARD_TOP") or os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 BIN = os.environ.get("BMHGUARD") or os.path.join(TOP, "build", "bmhguard")
-SHARED = os.environ.get("SHARED_DIR") or os.path.join(TOP, "..", "shared")
 SANITIZED = os.environ.get("BMHGUARD_SANITIZED") == "1"
 SVC = "bmhguard.bmhguard-system.svc"
 PATH = "/mutate-metal3-io-v1alpha1-baremetalhost"
@@ -30,7 +29,12 @@ _servers = []
 _tmpdirs = []
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import tap  # noqa: E402
+import testenv  # noqa: E402
 ok = tap.ok
+EXAMPLE = os.path.join(testenv.EXAMPLES, "worker-0.yaml")
+# A server test with its data or tools missing stops here, naming them, before any server starts.
+testenv.need_files(EXAMPLE, os.path.join(TOP, "server", "devcert.sh"))
+testenv.need_tools("openssl")
 
 
 @atexit.register
@@ -60,7 +64,7 @@ def done():
 
 def example_host():
     """worker-0 from the operator's examples: the real object a cluster would hold."""
-    with open(os.path.join(SHARED, "metal3", "examples", "worker-0.yaml")) as f:
+    with open(EXAMPLE) as f:
         for doc in yaml.safe_load_all(f):
             if doc and doc.get("kind") == "BareMetalHost":
                 return doc

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """test_review_e2e - every admission decision, end to end through `bmhguard review`.
 
-Real hosts (tests/lib/bmh_fixtures.py, built on ../shared/metal3/examples) go in as
+Real hosts (tests/lib/bmh_fixtures.py, built on tests/data/metal3/examples) go in as
 AdmissionReviews; the response's JSON Patch is applied with python3-jsonpatch (an independent
 RFC 6902 implementation) and the result is validated against the BareMetalHost CRD's
 openAPIV3Schema with python3-jsonschema. The patched object must equal the input with exactly
@@ -686,7 +686,7 @@ def test_long_names():
 
 
 def test_examples():
-    """Every shared example host through CREATE and UPDATE."""
+    """Every Metal3 example host through CREATE and UPDATE."""
     for h in fx.example_hosts():
         name = h["metadata"]["name"]
         h = copy.deepcopy(h)

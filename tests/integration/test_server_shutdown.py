@@ -6,6 +6,10 @@ body sent) when SIGTERM arrives and sends the rest a second later: it must get i
 response any client received is a 200; new connections are refused once the server stops
 accepting; /readyz turns 503; the process exits 0 well within the grace period. A second run
 shows the grace period bounds the wait when a client never finishes.
+
+Bounded: the load threads are daemons stopped in a finally, the request they send is built (from
+the test data) before any starts, and the whole test has DEADLINE seconds; a server that dies or a
+step that fails ends the test at once with a "not ok" line instead of leaving the load running.
 """
 import json
 import os
@@ -14,12 +18,14 @@ import socket
 import sys
 import threading
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import serverlib as sl  # noqa: E402
 
 IP = "http://10.10.10.10/images/ubiquity-node-rocky9.qcow2"
 GRACE = 8
+DEADLINE = 120   # seconds for the whole test; a normal run takes about 6 (more under ASan)
 
 
 def half_sent_request(srv, ctx, review):
@@ -50,11 +56,28 @@ def read_all(s, timeout=15):
 
 
 def main():
+    def deadline(*_):
+        raise TimeoutError("test_server_shutdown did not finish within %ds" % DEADLINE)
+    signal.signal(signal.SIGALRM, deadline)
+    signal.alarm(DEADLINE)
+    stop = threading.Event()
+    try:
+        run(stop)
+    except Exception:  # noqa: BLE001 - any failure is one "not ok" line, and the load stops
+        sl.ok(False, "SIGTERM test ran to the end", traceback.format_exc())
+    finally:
+        stop.set()
+        signal.alarm(0)
+    sl.done()
+
+
+def run(stop):
     tmp = sl.tempdir("bmhguard-srv-term-")
     certs = sl.make_certs(os.path.join(tmp, "certs"))
     ctx = sl.tls_context(os.path.join(certs, "ca.crt"))
+    # Built once, before any thread starts: a missing file fails here, not in a retry loop.
+    load = json.dumps(sl.make_review("CREATE", sl.make_host(url=IP))).encode()
     srv = sl.Server(certs, args=["--grace-period", str(GRACE)])
-    stop = threading.Event()
     stats = {"200": 0, "other": [], "conn_errors": 0}
     lock = threading.Lock()
 
@@ -64,7 +87,7 @@ def main():
             try:
                 if conn is None:
                     conn = sl.SvcHTTPSConnection(srv.port, ctx, timeout=10)
-                status, _ = sl.post_review(conn, sl.make_review("CREATE", sl.make_host(url=IP)))
+                status, _ = sl.post_review(conn, load)
                 with lock:
                     if status == 200:
                         stats["200"] += 1
@@ -82,10 +105,13 @@ def main():
         if conn is not None:
             conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
     time.sleep(1.5)
+    if not sl.ok(srv.proc.poll() is None, "the server is up under load before SIGTERM",
+                 "rc=%s log:\n%s" % (srv.proc.poll(), srv.log()[-1500:])):
+        return
     review = sl.make_review("CREATE", sl.make_host(url=IP))
     s, rest = half_sent_request(srv, ctx, review)
     time.sleep(0.3)
@@ -147,7 +173,6 @@ def main():
     sl.ok(any("grace period over" in l.get("msg", "") for l in srv.log_lines()),
           "log says the grace period ran out")
     srv.close()
-    sl.done()
 
 
 if __name__ == "__main__":

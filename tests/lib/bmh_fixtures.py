@@ -1,4 +1,4 @@
-"""bmh_fixtures - real BareMetalHost objects (from ../shared/metal3/examples) in the states the
+"""bmh_fixtures - real BareMetalHost objects (from tests/data/metal3/examples) in the states the
 tests need, and AdmissionReview envelopes around them. Standard library + python3-yaml only."""
 import copy
 import json
@@ -7,10 +7,13 @@ import uuid
 
 import yaml
 
-TOP = os.environ.get("BMHGUARD_TOP", os.path.join(os.path.dirname(__file__), "..", ".."))
-SHARED = os.environ.get("SHARED_DIR", os.path.join(TOP, "..", "shared"))
-EXAMPLES = os.path.join(SHARED, "metal3", "examples")
-CRD = os.path.join(SHARED, "metal3", "metal3.io_baremetalhosts.yaml")
+import testenv  # noqa: E402 (tests/lib, beside this file)
+
+TOP = testenv.TOP
+EXAMPLES = testenv.EXAMPLES
+CRD = testenv.BMH_CRD
+# A test importing this module with the reference data missing stops here, naming the file.
+testenv.need_files(EXAMPLES, os.path.join(EXAMPLES, "worker-0.yaml"), CRD)
 
 OLD_URL = "http://10.10.10.10/images/ubiquity-node-rocky9.qcow2"
 OLD_SUM = "http://10.10.10.10/images/ubiquity-node-rocky9.qcow2.md5sum"
@@ -22,7 +25,7 @@ REG_ERROR = ("Host adoption failed: Error while attempting to adopt node "
 
 
 def example_hosts():
-    """Every BareMetalHost document in the shared examples, as dicts."""
+    """Every BareMetalHost document in the Metal3 examples, as dicts."""
     hosts = []
     for name in sorted(os.listdir(EXAMPLES)):
         with open(os.path.join(EXAMPLES, name)) as f:

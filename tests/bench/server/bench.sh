@@ -27,11 +27,11 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-command -v wrk >/dev/null || { echo "bench-server: wrk is not installed (make deps)" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "bench-server: wrk is not installed (make deps-test)" >&2; exit 2; }
 if [ -n "${BENCH_REVIEW:-}" ]; then
 	cp "$BENCH_REVIEW" "$work/review.json"
 else
-	BMHGUARD_TOP=$top SHARED_DIR=${SHARED_DIR:-$top/../shared} python3 "$here/make_review.py" "$work/review.json"
+	BMHGUARD_TOP=$top python3 "$here/make_review.py" "$work/review.json"
 fi
 DEVCERT_OPENSSL=1 "$top/server/devcert.sh" "$work/certs" >/dev/null
 # Client and server each on CPUs of their own, as a webhook pod has its CPUs to itself: wrk on the
