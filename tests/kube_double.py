@@ -25,16 +25,37 @@ WHAT IT MODELS
   (state -> deprovisioning) and the double records that as a data-loss event. Evaluated after
   every write (for that host) and on a tick (all hosts). Optionally the operator clearing
   "provisioned registration error" on unpaused hosts whose status image host is a name.
+- The operator restoring a moved host's status: an unpaused host without status.lastUpdated
+  (BMO's hostHasStatus) that carries the baremetalhost.metal3.io/status annotation gets its
+  status from the annotation (a JSON object; lastUpdated set if absent) and loses the annotation
+  in one write, then the deprovision rule runs on the restored status (trigger "restore").
+  Optionally (dropStatusAnnotation) the annotation is also dropped from any other unpaused host
+  that carries it, as the real operator does. A simulated clusterctl move (/_double/move) with
+  CAPM3's pause + status snapshot and unpause.
+- A busy operator: status.lastUpdated written at a Poisson rate per host, through the store.
+- Owner hooks: another client's merge patch (metadata, spec and status) applied right after the
+  N-th matching successful write, before that write is answered.
 - Fault injection per request (500/503/404/409, 429 + Retry-After, TCP reset before or after
-  the write commits, stall), a request log, and SIGKILL of a client after its N-th write.
+  the write commits, stall), added latency, a request log, and SIGKILL of a client after its
+  N-th write.
+- Authorization as a deny list: requests matching a forbid rule (verb, group, resource,
+  subresource, namespace) get the real 403 Forbidden Status; SelfSubjectAccessReview answers
+  from the same rules.
+- events.k8s.io/v1 Events: create with the API server's v1 validation (422 with field causes),
+  get, list (field selectors on regarding.*, reason, type, ...), AlreadyExists.
 - Plain HTTP or TLS, optional client-certificate verification and bearer tokens (re-read file).
 - A stand-in image server (GET/HEAD /images/..., 200 unless marked missing) for --verify-url.
 
 WHAT IT DOES NOT MODEL
 - watch, server-side apply, dry-run, field validation, CRD schema validation, defaulting and
-  pruning, admission webhooks, finalizers and graceful deletion, deleteCollection, RBAC,
-  managedFields, aggregated discovery, OpenAPI documents, any resource but BareMetalHosts, the
-  operator's other behaviour (registration, inspection, provisioning, power), etcd compaction.
+  pruning, admission webhooks, finalizers and graceful deletion, deleteCollection, real RBAC
+  (roles, bindings, users, groups, impersonation: only the deny list above),
+  SelfSubjectRulesReview, managedFields, aggregated discovery, OpenAPI documents, any resource
+  but BareMetalHosts, events.k8s.io/v1 Events and SelfSubjectAccessReviews (core/v1 events,
+  secrets, namespaces are 404), Event update/patch/delete, the operator's other behaviour
+  (registration, inspection, provisioning, power, HardwareData, finalizers; a restore does not
+  check the annotation against the status schema), etcd compaction, more than one cluster (a
+  move replaces the host in place).
 
 Standard library only (python3-yaml is used, when present, to read YAML seed files).
 """
@@ -45,9 +66,11 @@ import bisect
 import collections
 import copy
 import datetime
+import heapq
 import ipaddress
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -67,6 +90,18 @@ GV = GROUP + "/" + VERSION
 PLURAL = "baremetalhosts"
 KIND = "BareMetalHost"
 PAUSED = "baremetalhost.metal3.io/paused"
+STATUS_ANN = "baremetalhost.metal3.io/status"
+CAPM3_PAUSE = "metal3.io/capm3"
+DEFAULT_USER = "system:serviceaccount:bmhguard-system:bmhguard-repair"
+EVENTS_GROUP = "events.k8s.io"
+EVENTS_GV = EVENTS_GROUP + "/v1"
+AUTHZ_GROUP = "authorization.k8s.io"
+AUTHZ_GV = AUTHZ_GROUP + "/v1"
+SSAR_PATH = "/apis/%s/selfsubjectaccessreviews" % AUTHZ_GV
+EVENTS_NS = "/apis/%s/namespaces/" % EVENTS_GV
+EVENTS_ALL = "/apis/%s/events" % EVENTS_GV
+EVENTS_KEPT = 100000
+MAX_LATENCY_MS = 60000
 REG_ERROR = "provisioned registration error"
 PROVISIONED_STATES = ("provisioned", "externally provisioned")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -80,6 +115,21 @@ PREFIX_ALL = "/apis/%s/%s" % (GV, PLURAL)
 
 def now_rfc3339():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_micro():
+    """RFC 3339 with exactly 6 fractional digits (a metav1.MicroTime)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def go_json(obj):
+    """encoding/json's bytes for a value decoded into map[string]any: sorted keys, compact,
+    HTML-escaped <, >, & and U+2028/U+2029 (only ever inside strings), UTF-8 kept."""
+    text = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    for a, b in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                 ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(a, b)
+    return text
 
 
 def dumps(obj):
@@ -286,6 +336,312 @@ def fields_match(reqs, ns, name):
     return True
 
 
+# ---------------------------------------------------------------- events.k8s.io/v1 validation
+
+# Names of the API machinery (k8s.io/apimachinery/pkg/util/validation) and the messages it gives.
+_DNS1123_SUB = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_QNAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_MICROTIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{6}"
+                        r"(Z|[+-](\d{2}):(\d{2}))")
+_DNS1123_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                "characters, '-' or '.', and must start and end with an alphanumeric character "
+                "(e.g. 'example.com', regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+_QNAME_PART_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+                   "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  "
+                   "or '123-abc', regex used for validation is "
+                   "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
+_QNAME_MSG = ("a qualified name must consist of alphanumeric characters, '-', '_' or '.', and "
+              "must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',"
+              "  or '123-abc', regex used for validation is "
+              "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain "
+              "prefix and '/' (e.g. 'example.com/MyName')")
+EVENT_LIMITS = {"reportingInstance": 128, "action": 128, "reason": 128}
+NOTE_LIMIT = 1024
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def dns1123_subdomain_errors(value):
+    errs = []
+    if len(value) > 253:
+        errs.append("must be no more than 253 characters")
+    if not _DNS1123_SUB.fullmatch(value):
+        errs.append(_DNS1123_MSG)
+    return errs
+
+
+def qualified_name_errors(value):
+    """validation.IsQualifiedName."""
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+        errs = []
+    elif len(parts) == 2:
+        prefix, name = parts
+        errs = ["prefix part must be non-empty"] if not prefix else \
+            ["prefix part " + m for m in dns1123_subdomain_errors(prefix)]
+    else:
+        return [_QNAME_MSG]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part must be no more than 63 characters")
+    if not _QNAME.fullmatch(name):
+        errs.append(_QNAME_PART_MSG)
+    return errs
+
+
+def micro_time_ok(value):
+    """metav1.MicroTime's UnmarshalJSON: Go's time.Parse with RFC3339Micro (exactly 6 digits)."""
+    m = _MICROTIME.fullmatch(value) if isinstance(value, str) else None
+    if not m:
+        return False
+    try:
+        datetime.datetime(*(int(m.group(i)) for i in range(1, 7)))
+    except ValueError:
+        return False
+    return m.group(7) == "Z" or (int(m.group(8)) < 24 and int(m.group(9)) < 60)
+
+
+def generated_name(prefix):
+    """names.SimpleNameGenerator: prefix cut to 58 characters + 5 random characters."""
+    return prefix[:58] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
+
+
+def _go_quote(v):
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, str) else json.dumps(v)
+
+
+def _required(field, detail=""):
+    return {"reason": "FieldValueRequired", "field": field,
+            "message": "Required value" + (": " + detail if detail else "")}
+
+
+def _invalid(field, value, detail):
+    return {"reason": "FieldValueInvalid", "field": field,
+            "message": "Invalid value: %s: %s" % (_go_quote(value), detail)}
+
+
+def _undecodable(detail):
+    return ApiError(400, 'Event in version "v1" cannot be handled as a Event: %s' % detail)
+
+
+def validate_event(ns, obj):
+    """An events.k8s.io/v1 Event create as the API server checks it: decoding (400), the
+    request namespace (400), then ValidateEventCreate (pkg/apis/core/validation/events.go)
+    with its internal field names (involvedObject.namespace, message, ...) -> 422 with causes.
+    Returns the name (generated from generateName when there is none; not stored in obj) or
+    raises ApiError."""
+    if not isinstance(obj, dict):
+        raise _undecodable("json: cannot unmarshal %s into Go value of type v1.Event"
+                           % type(obj).__name__)
+    if obj.get("kind") not in (None, "", "Event") or \
+            obj.get("apiVersion") not in (None, "", EVENTS_GV):
+        raise ApiError(400, "the API version in the data (%s) does not match the expected API "
+                       "version (%s)" % (obj.get("apiVersion"), EVENTS_GV))
+    md = obj.get("metadata")
+    if md is None:
+        md = obj["metadata"] = {}
+    if not isinstance(md, dict):
+        raise _undecodable("json: cannot unmarshal into Go struct field Event.metadata of "
+                           "type v1.ObjectMeta")
+    for k in ("name", "generateName", "namespace"):
+        if md.get(k) is not None and not isinstance(md[k], str):
+            raise _undecodable("json: cannot unmarshal into Go struct field ObjectMeta.metadata."
+                               "%s of type string" % k)
+    for k in ("action", "reason", "note", "type", "reportingController", "reportingInstance"):
+        if obj.get(k) is not None and not isinstance(obj[k], str):
+            raise _undecodable("json: cannot unmarshal %s into Go struct field Event.%s of type "
+                               "string" % (type(obj[k]).__name__, k))
+    for k in ("regarding", "related", "series", "deprecatedSource"):
+        if obj.get(k) is not None and not isinstance(obj[k], dict):
+            raise _undecodable("json: cannot unmarshal into Go struct field Event.%s" % k)
+        for f, v in (obj.get(k) or {}).items():
+            if f not in ("count", "lastObservedTime") and v is not None and \
+                    not isinstance(v, str):
+                raise _undecodable("json: cannot unmarshal %s into Go struct field Event.%s.%s "
+                                   "of type string" % (type(v).__name__, k, f))
+    for k, t in (("eventTime", obj.get("eventTime")),
+                 ("series.lastObservedTime", _get(obj, "series", "lastObservedTime"))):
+        if t is not None and not micro_time_ok(t):
+            raise _undecodable('parsing time %s as "2006-01-02T15:04:05.000000Z07:00": cannot '
+                               'parse %s as a MicroTime (field %s)'
+                               % (_go_quote(t), _go_quote(t), k))
+    count = obj.get("deprecatedCount")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
+        raise _undecodable("json: cannot unmarshal into Go struct field Event.deprecatedCount "
+                           "of type int32")
+    if md.get("namespace") not in (None, "", ns):
+        raise ApiError(400, "the namespace of the provided object does not match the namespace "
+                       "sent on the request")
+    name = md.get("name") or ""
+    if not name and md.get("generateName"):
+        name = generated_name(md["generateName"])  # the server generates before validating
+    regarding_ns = _get(obj, "regarding", "namespace") or ""
+    event_time = obj.get("eventTime")
+    causes = []
+    # legacyValidateEvent
+    if not event_time:
+        if not regarding_ns:
+            if ns not in ("", "default"):
+                causes.append(_invalid("involvedObject.namespace", regarding_ns,
+                                       "does not match event.namespace"))
+        elif ns != regarding_ns:
+            causes.append(_invalid("involvedObject.namespace", regarding_ns,
+                                   "does not match event.namespace"))
+    else:
+        if not regarding_ns and ns not in ("default", "kube-system"):
+            causes.append(_invalid("involvedObject.namespace", regarding_ns,
+                                   "does not match event.namespace"))
+        rc = obj.get("reportingController") or ""
+        if not rc:
+            causes.append(_required("reportingController"))
+        for msg in qualified_name_errors(rc):
+            causes.append(_invalid("reportingController", rc, msg))
+        for field in ("reportingInstance", "action", "reason"):
+            v = obj.get(field) or ""
+            if not v:
+                causes.append(_required(field))
+            if len(v.encode()) > EVENT_LIMITS[field]:
+                causes.append(_invalid(field, "", "can have at most %d characters"
+                                       % EVENT_LIMITS[field]))
+        if len((obj.get("note") or "").encode()) > NOTE_LIMIT:
+            causes.append(_invalid("message", "", "can have at most %d characters" % NOTE_LIMIT))
+    for msg in dns1123_subdomain_errors(ns):
+        causes.append(_invalid("namespace", ns, msg))
+    # ValidateObjectMeta (name: DNS-1123 subdomain)
+    if not name:
+        causes.append(_required("metadata.name", "name or generateName is required"))
+    else:
+        for msg in dns1123_subdomain_errors(name):
+            causes.append(_invalid("metadata.name", name, msg))
+    gen = md.get("generateName")
+    if gen:
+        for msg in dns1123_subdomain_errors(gen[:-1] if gen.endswith("-") else gen):
+            causes.append(_invalid("metadata.generateName", gen, msg))
+    # validateV1EventSeries
+    series = obj.get("series")
+    if series is not None:
+        c = series.get("count")
+        if not isinstance(c, int) or isinstance(c, bool) or c < 2:
+            causes.append(_invalid("series.count", "", "should be at least 2"))
+        if not series.get("lastObservedTime"):
+            causes.append(_required("series.lastObservedTime"))
+    if not event_time:
+        causes.append(_required("eventTime"))
+    if obj.get("type") not in ("Normal", "Warning"):
+        causes.append(_invalid("type", "", "has invalid value: %s" % (obj.get("type") or "")))
+    if obj.get("deprecatedFirstTimestamp"):
+        causes.append(_invalid("firstTimestamp", "", "needs to be unset"))
+    if obj.get("deprecatedLastTimestamp"):
+        causes.append(_invalid("lastTimestamp", "", "needs to be unset"))
+    if count:
+        causes.append(_invalid("count", "", "needs to be unset"))
+    src = obj.get("deprecatedSource") or {}
+    if src.get("component") or src.get("host"):
+        causes.append(_invalid("source", "", "needs to be unset"))
+    if causes:
+        msgs = ["%s: %s" % (c["field"], c["message"]) for c in causes]
+        agg = msgs[0] if len(msgs) == 1 else "[" + ", ".join(msgs) + "]"
+        raise ApiError(422, 'Event.%s "%s" is invalid: %s' % (EVENTS_GROUP, name, agg),
+                       details={"name": name, "group": EVENTS_GROUP, "kind": "Event",
+                                "causes": causes})
+    return name
+
+
+def _pb_varint(buf, i):
+    v = shift = 0
+    for _ in range(10):
+        if i >= len(buf):
+            break
+        b = buf[i]
+        i += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, i
+    raise ValueError("bad varint")
+
+
+def _pb_fields(buf):
+    """{field number: last length-delimited value} of one protobuf message (others skipped)."""
+    out, i = {}, 0
+    while i < len(buf):
+        key, i = _pb_varint(buf, i)
+        wire = key & 7
+        if wire == 0:
+            _, i = _pb_varint(buf, i)
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        elif wire == 2:
+            n, i = _pb_varint(buf, i)
+            if i + n > len(buf):
+                raise ValueError("truncated field")
+            out[key >> 3] = buf[i:i + n]
+            i += n
+        else:
+            raise ValueError("wire type %d" % wire)
+    return out
+
+
+def ssar_from_protobuf(body):
+    """kubectl sends SelfSubjectAccessReview as application/vnd.kubernetes.protobuf: the
+    runtime.Unknown envelope ("k8s\\0", typeMeta, raw) around the generated message. Returns
+    the JSON form; raises ValueError."""
+    if not body.startswith(b"k8s\x00"):
+        raise ValueError("no k8s protobuf magic")
+    env = _pb_fields(body[4:])
+    tm = _pb_fields(env.get(1, b""))
+    obj = {"apiVersion": tm.get(1, b"").decode(), "kind": tm.get(2, b"").decode(), "spec": {}}
+    spec = _pb_fields(_pb_fields(env.get(2, b"")).get(2, b""))
+    names = {"resourceAttributes": (1, ("namespace", "verb", "group", "version", "resource",
+                                        "subresource", "name")),
+             "nonResourceAttributes": (2, ("path", "verb"))}
+    for key, (num, fields) in names.items():
+        if num in spec:
+            attrs = _pb_fields(spec[num])
+            obj["spec"][key] = {f: attrs[i + 1].decode() for i, f in enumerate(fields)
+                                if attrs.get(i + 1)}
+    return obj
+
+
+# events.k8s.io/v1 field selectors (the server converts regarding.* to involvedObject.*)
+EVENT_FIELDS = {
+    "metadata.name": ("metadata", "name"), "metadata.namespace": ("metadata", "namespace"),
+    "regarding.kind": ("regarding", "kind"), "regarding.namespace": ("regarding", "namespace"),
+    "regarding.name": ("regarding", "name"), "regarding.uid": ("regarding", "uid"),
+    "regarding.apiVersion": ("regarding", "apiVersion"),
+    "regarding.resourceVersion": ("regarding", "resourceVersion"),
+    "regarding.fieldPath": ("regarding", "fieldPath"), "reason": ("reason",),
+    "reportingController": ("reportingController",), "type": ("type",),
+    "deprecatedSource": ("deprecatedSource", "component"),
+}
+
+
+def parse_event_field_selector(text):
+    reqs = []
+    for r in (text or "").split(","):
+        r = r.strip()
+        if not r:
+            continue
+        m = re.fullmatch(r"([A-Za-z.]+)\s*(==|=|!=)\s*(.*)", r)
+        if not m or m.group(1) not in EVENT_FIELDS:
+            raise ApiError(400, '"%s" is not a known field selector: only "%s"' % (
+                (m.group(1) if m else r), '", "'.join(EVENT_FIELDS)))
+        reqs.append((EVENT_FIELDS[m.group(1)], m.group(2) == "!=", m.group(3)))
+    return reqs
+
+
+def event_fields_match(reqs, obj):
+    for path, negate, value in reqs:
+        actual = _get(obj, *path)
+        if ((actual if isinstance(actual, str) else "") == value) == negate:
+            return False
+    return True
+
+
 # ---------------------------------------------------------------- objects
 
 def _get(obj, *path):
@@ -311,7 +667,7 @@ class Entry:
     """One stored host: its compact JSON bytes (shared, never copied on LIST) plus the few fields
     that listing and the operator rule need, so neither has to parse the object."""
     __slots__ = ("key", "raw", "labels", "rv", "spec_url", "status_url", "state", "paused",
-                 "error_type")
+                 "error_type", "status_ann", "status_empty", "has_status")
 
     def __init__(self, obj, rv):
         md = obj["metadata"]
@@ -323,8 +679,14 @@ class Entry:
         self.spec_url = _get(obj, "spec", "image", "url") or ""
         self.status_url = _get(obj, "status", "provisioning", "image", "url") or ""
         self.state = _get(obj, "status", "provisioning", "state") or ""
-        self.paused = (md.get("annotations") or {}).get(PAUSED)
+        ann = md.get("annotations") or {}
+        self.paused = ann.get(PAUSED)
+        self.status_ann = ann.get(STATUS_ANN)
         self.error_type = _get(obj, "status", "errorType") or ""
+        st = obj.get("status")
+        self.status_empty = not st
+        # BMO's hostHasStatus: !host.Status.LastUpdated.IsZero()
+        self.has_status = bool(isinstance(st, dict) and st.get("lastUpdated"))
 
     def obj(self):
         return json.loads(self.raw)
@@ -332,6 +694,10 @@ class Entry:
     def deprovisions(self):
         return (self.state in PROVISIONED_STATES and self.paused is None
                 and self.spec_url != self.status_url)
+
+    def restore_pending(self):
+        """Unpaused, carries the status annotation: the operator has something to do with it."""
+        return self.paused is None and self.status_ann is not None
 
 
 def normalize_meta(md):
@@ -352,10 +718,19 @@ class Store:
         self.next_snap = 1
         self.data_loss = []
         self.cleared = []
+        self.restored = []
+        self.restore_failed = []
+        self.restore_failed_at = {}  # key -> resourceVersion already reported
         self.eligible_since = {}
         self.operator_enabled = True
         self.clear_errors = False
         self.clear_delay = 0.0
+        self.drop_status_annotation = False
+        self.status_hz = 0.0
+        self.status_writes_paused = True
+        self.operator_writes = 0
+        self.keys_version = 0  # bumped when the set of hosts changes (the status writer reads it)
+        self.kevents = collections.OrderedDict()  # (ns, name) -> (obj, raw), creation order
 
     # -- helpers (lock held)
     def _bump(self):
@@ -365,21 +740,28 @@ class Store:
     def _put(self, entry):
         if entry.key not in self.objs:
             bisect.insort(self.order, entry.key)
+            self.keys_version += 1
         self.objs[entry.key] = entry
 
     def _remove(self, key):
         del self.objs[key]
         i = bisect.bisect_left(self.order, key)
         del self.order[i]
+        self.keys_version += 1
 
     def reset(self):
         with self.lock:
             self.objs.clear()
             self.order = []
+            self.keys_version += 1
             self.snapshots.clear()
             self.data_loss = []
             self.cleared = []
+            self.restored = []
+            self.restore_failed = []
+            self.restore_failed_at = {}
             self.eligible_since = {}
+            self.kevents.clear()
 
     # -- seeding / direct access
     def seed(self, objs):
@@ -409,6 +791,7 @@ class Store:
                 seeded += 1
             if fresh:
                 self.order = sorted(self.objs)
+                self.keys_version += 1
         return seeded, skipped
 
     def get(self, ns, name):
@@ -573,7 +956,8 @@ class Store:
                                details={"name": name, "group": GROUP, "kind": PLURAL})
             e = Entry(o, self._bump())
             self._put(e)
-            return e
+            self._operate(e.key, "write", time.monotonic())
+            return e  # the object as created; the operator's reaction shows on the next read
 
     def delete(self, ns, name):
         with self.lock:
@@ -595,12 +979,21 @@ class Store:
 
     # -- the operator
     def _operate(self, key, trigger, now):
-        """Lock held. Applies the deprovision rule (and optional error clearing) to one host."""
+        """Lock held. Applies the status restore, the deprovision rule (and optional error
+        clearing) to one host."""
         if not self.operator_enabled:
             return
         e = self.objs.get(key)
         if e is None:
             return
+        if e.restore_pending():
+            restored = self._restore(e) if not e.has_status else None
+            if restored is not None:
+                e, trigger = restored, "restore"
+            elif self.drop_status_annotation:
+                # BMO deletes the annotation whenever it did not restore from it: the host has
+                # a status already, or the annotation is empty or does not parse
+                e = self._drop_status_annotation(e)
         if e.deprovisions():
             obj = e.obj()
             self.data_loss.append({
@@ -631,23 +1024,241 @@ class Store:
         self.eligible_since.pop(key, None)
         self.cleared.append({"namespace": key[0], "name": key[1], "time": now_rfc3339()})
 
+    def _restore(self, e):
+        """Lock held; e is unpaused, has no status.lastUpdated and carries the status annotation.
+        Returns the restored entry, or None (recorded once per resourceVersion in
+        restore_failed) when the annotation is empty or not a JSON object."""
+        text = e.status_ann
+        err = None
+        try:
+            st = json.loads(text) if text else None
+            if not text:
+                err = "empty annotation"
+            elif not isinstance(st, dict):
+                err = "not a JSON object: %s" % type(st).__name__
+        except ValueError as exc:
+            err = "invalid JSON: %s" % exc
+        if err:
+            if self.restore_failed_at.get(e.key) != e.rv:
+                self.restore_failed_at[e.key] = e.rv
+                self.restore_failed.append({
+                    "seq": len(self.restore_failed) + 1, "namespace": e.key[0],
+                    "name": e.key[1], "error": err, "time": now_rfc3339(),
+                    "resourceVersion": str(e.rv)})
+            return None
+        if not st.get("lastUpdated"):
+            st["lastUpdated"] = now_rfc3339()  # BMO: avoids a restore loop
+        obj = e.obj()
+        obj["status"] = st
+        del obj["metadata"]["annotations"][STATUS_ANN]
+        normalize_meta(obj["metadata"])
+        ne = Entry(obj, self._bump())
+        self._put(ne)
+        self.restore_failed_at.pop(e.key, None)
+        self.restored.append({
+            "seq": len(self.restored) + 1, "namespace": e.key[0], "name": e.key[1],
+            "statusURL": ne.status_url, "state": ne.state, "time": now_rfc3339(),
+            "resourceVersion": str(ne.rv)})
+        return ne
+
+    def _drop_status_annotation(self, e):
+        obj = e.obj()
+        del obj["metadata"]["annotations"][STATUS_ANN]
+        normalize_meta(obj["metadata"])
+        ne = Entry(obj, self._bump())
+        self._put(ne)
+        return ne
+
     def tick(self):
         with self.lock:
             now = time.monotonic()
             for key in list(self.order):
                 e = self.objs[key]
-                if e.deprovisions() or (self.clear_errors and e.error_type == REG_ERROR):
+                if e.deprovisions() or (self.clear_errors and e.error_type == REG_ERROR) or \
+                        e.restore_pending():
                     self._operate(key, "tick", now)
 
     def events(self):
         with self.lock:
             return {"count": len(self.data_loss), "dataLoss": list(self.data_loss),
-                    "errorsCleared": list(self.cleared)}
+                    "errorsCleared": list(self.cleared), "restored": list(self.restored),
+                    "restoreFailed": list(self.restore_failed)}
+
+    # -- clusterctl move, owner hooks, the busy operator
+    def move(self, keys, snapshot, unpause):
+        """Simulates clusterctl move of each host (to a cluster that is this one again): CAPM3's
+        SetPauseAnnotation when snapshot, the object re-created without status, CAPM3's
+        RemovePauseAnnotation when unpause, then the operator. Returns the number moved."""
+        with self.lock:
+            for key in keys:
+                if key not in self.objs:
+                    raise not_found(key[1])
+            now = time.monotonic()
+            for key in keys:
+                obj = self.objs[key].obj()
+                md = obj["metadata"]
+                ann = dict(md.get("annotations") or {})
+                if snapshot and PAUSED not in ann:  # CAPM3 does nothing on a paused host
+                    st = dict(obj.get("status") or {})
+                    st.pop("hardware", None)  # CAPM3 leaves hardware out of the annotation
+                    ann[PAUSED] = CAPM3_PAUSE
+                    ann[STATUS_ANN] = go_json(st)
+                    md["annotations"] = ann
+                    self._put(Entry(obj, self._bump()))
+                obj.pop("status", None)
+                for k in ("uid", "resourceVersion", "creationTimestamp", "generation",
+                          "managedFields", "deletionTimestamp", "deletionGracePeriodSeconds",
+                          "selfLink"):
+                    md.pop(k, None)
+                md.update({"uid": str(uuid.uuid4()), "creationTimestamp": now_rfc3339(),
+                           "generation": 1})
+                normalize_meta(md)
+                self._put(Entry(obj, self._bump()))
+                self.eligible_since.pop(key, None)
+                self.restore_failed_at.pop(key, None)
+                if unpause and ann.get(PAUSED) == CAPM3_PAUSE:
+                    del md["annotations"][PAUSED]
+                    normalize_meta(md)
+                    self._put(Entry(obj, self._bump()))
+                self._operate(key, "move", now)
+            return len(keys)
+
+    def hook_patch(self, key, patch):
+        """Another owner's RFC 7386 merge patch on the whole stored object (metadata, spec and
+        status), as its own write. Returns True when the host existed."""
+        with self.lock:
+            e = self.objs.get(key)
+            if e is None:
+                return False
+            old = e.obj()
+            new = merge_patch(old, patch)
+            if not isinstance(new, dict):
+                return True
+            new["apiVersion"], new["kind"] = GV, KIND
+            md = dict(new.get("metadata") or {})
+            omd = old["metadata"]
+            for k in ("name", "namespace", "uid", "creationTimestamp", "generation",
+                      "resourceVersion"):
+                if k in omd:
+                    md[k] = omd[k]
+            md.pop("managedFields", None)
+            normalize_meta(md)
+            new["metadata"] = md
+            if new == old:
+                return True
+            strip = ("metadata", "status")
+            if {k: v for k, v in new.items() if k not in strip} != \
+                    {k: v for k, v in old.items() if k not in strip}:
+                md["generation"] = int(omd.get("generation", 1)) + 1
+            self._put(Entry(new, self._bump()))
+            self._operate(key, "hook", time.monotonic())
+            return True
+
+    def operator_status_write(self, key):
+        """The busy operator's write of status.lastUpdated (microseconds: always a change).
+        Skips hosts with an empty status or a restore pending, and paused hosts unless
+        status_writes_paused. Returns False when the host is gone."""
+        with self.lock:
+            e = self.objs.get(key)
+            if e is None:
+                return False
+            if e.status_empty or (e.status_ann is not None and not e.has_status) or \
+                    (e.paused is not None and not self.status_writes_paused):
+                return True
+            obj = e.obj()
+            obj["status"]["lastUpdated"] = now_micro()
+            self._put(Entry(obj, self._bump()))
+            self.operator_writes += 1
+            self._operate(key, "operator", time.monotonic())
+            return True
+
+    # -- events.k8s.io/v1 Events (validated by validate_event before they get here)
+    def create_event(self, ns, obj, name):
+        """name: metadata.name, or the one validate_event generated from generateName."""
+        md = obj["metadata"]
+        with self.lock:
+            if not md.get("name"):
+                for _ in range(8):  # bounded; the real server retries generateName clashes too
+                    if (ns, name) not in self.kevents:
+                        break
+                    name = generated_name(md["generateName"])
+                md["name"] = name
+            name = md["name"]
+            if (ns, name) in self.kevents:
+                raise ApiError(409, 'events.%s "%s" already exists' % (EVENTS_GROUP, name),
+                               reason="AlreadyExists",
+                               details={"name": name, "group": EVENTS_GROUP, "kind": "events"})
+            md.update({"namespace": ns, "uid": str(uuid.uuid4()),
+                       "resourceVersion": str(self._bump()),
+                       "creationTimestamp": now_rfc3339()})
+            md.pop("managedFields", None)
+            normalize_meta(md)
+            raw = dumps(obj)
+            self.kevents[(ns, name)] = (obj, raw)
+            while len(self.kevents) > EVENTS_KEPT:
+                self.kevents.popitem(last=False)
+            return raw
+
+    def get_event(self, ns, name):
+        with self.lock:
+            ev = self.kevents.get((ns, name))
+        if ev is None:
+            raise ApiError(404, 'events.%s "%s" not found' % (EVENTS_GROUP, name),
+                           details={"name": name, "group": EVENTS_GROUP, "kind": "events"})
+        return ev[1]
+
+    def list_events(self, ns, label_sel, field_sel, limit, cont):
+        """Events in creation order (namespace ns or all), with selectors and paging."""
+        lreqs = parse_label_selector(label_sel)
+        freqs = parse_event_field_selector(field_sel)
+        with self.lock:
+            if cont:
+                try:
+                    pad = "=" * (-len(cont) % 4)
+                    t = json.loads(base64.urlsafe_b64decode(cont + pad))
+                    if t.get("v") != "kd1e" or t["ns"] != (ns or ""):
+                        raise ValueError
+                    sid, idx, rv = int(t["s"]), int(t["i"]), int(t["rv"])
+                except (ValueError, KeyError, TypeError):
+                    raise ApiError(400, "continue key is not valid: invalid continue token")
+                snap = self.snapshots.get(sid)
+                if snap is None:
+                    raise ApiError(410, "The provided continue parameter is too old to display "
+                                   "a consistent list result. You can start a new list without "
+                                   "the continue parameter.", reason="Expired")
+            else:
+                snap = [ev for (ens, _), ev in self.kevents.items() if ns is None or ens == ns]
+                sid, idx, rv = None, 0, self.rv
+        items, i, n = [], idx, len(snap)
+        while i < n and (not limit or len(items) < limit):
+            obj, raw = snap[i]
+            i += 1
+            if lreqs and not labels_match(lreqs, obj["metadata"].get("labels") or {}):
+                continue
+            if freqs and not event_fields_match(freqs, obj):
+                continue
+            items.append(raw)
+        token = ""
+        if i < n:
+            with self.lock:
+                if sid is None:
+                    sid = self.next_snap
+                    self.next_snap += 1
+                    self.snapshots[sid] = snap
+                    while len(self.snapshots) > SNAPSHOTS_KEPT:
+                        self.snapshots.popitem(last=False)
+            token = base64.urlsafe_b64encode(dumps(
+                {"v": "kd1e", "s": sid, "i": i, "rv": rv, "ns": ns or ""})).decode().rstrip("=")
+        return items, rv, token
+
+    def all_events(self):
+        with self.lock:
+            return [raw for _, raw in self.kevents.values()]
 
 
 # ---------------------------------------------------------------- faults, log, kill-after
 
-FAULT_KINDS = ("500", "503", "404", "409", "429", "reset", "commit-reset", "stall")
+FAULT_KINDS = ("500", "503", "403", "404", "409", "429", "reset", "commit-reset", "stall")
 
 
 class Faults:
@@ -703,6 +1314,195 @@ class Faults:
     def clear(self, rid=None):
         with self.lock:
             self.rules = [r for r in self.rules if rid is not None and r["id"] != rid]
+
+
+class Hooks:
+    """Owner hooks: after the nth (nth+1, ... for `times` firings; 0 = forever) successful
+    BareMetalHost write matching method/path, merge `patch` into that host."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = []
+        self.next_id = 1
+
+    def add(self, rule):
+        if not isinstance(rule, dict):
+            raise ApiError(400, "a hook rule is a JSON object")
+        r = dict(rule)
+        if not isinstance(r.get("patch"), dict):
+            raise ApiError(400, "a hook rule needs a merge patch object in \"patch\"")
+        if r.get("method") is not None and not isinstance(r["method"], str):
+            raise ApiError(400, "hook method must be a string")
+        try:
+            r["nth"] = int(r.get("nth", 1))
+            r["times"] = int(r.get("times", 1))
+            r["_re"] = re.compile(r.get("path") or "")
+        except (ValueError, TypeError, re.error) as exc:
+            raise ApiError(400, "bad hook rule: %s" % exc)
+        if r["nth"] < 1 or r["times"] < 0:
+            raise ApiError(400, "hook nth must be >= 1 and times >= 0")
+        with self.lock:
+            r["id"] = self.next_id
+            self.next_id += 1
+            r["seen"] = r["fired"] = r["missed"] = 0
+            self.rules.append(r)
+        return r["id"]
+
+    def fire(self, method, path):
+        """Counts a successful write; returns [(rule id, patch)] of the rules that fire now."""
+        out = []
+        with self.lock:
+            for r in self.rules:
+                if r.get("method") and r["method"].upper() != method:
+                    continue
+                if not r["_re"].search(path):
+                    continue
+                r["seen"] += 1
+                if r["seen"] >= r["nth"] and (r["times"] == 0 or r["fired"] < r["times"]):
+                    r["fired"] += 1
+                    out.append((r["id"], r["patch"]))
+        return out
+
+    def missed(self, rid):
+        with self.lock:
+            for r in self.rules:
+                if r["id"] == rid:
+                    r["missed"] += 1
+
+    def dump(self):
+        with self.lock:
+            return [{k: v for k, v in r.items() if not k.startswith("_")} for r in self.rules]
+
+    def clear(self):
+        with self.lock:
+            self.rules = []
+
+
+def request_info(method, path, query):
+    """The API server's RequestInfo: (verb, group, resource, subresource, namespace, name) of a
+    resource request, None for anything else (discovery, /version, /openapi, images)."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        group, rest = "", parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if not rest:
+        return None
+    ns = ""
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        ns, rest = rest[1], rest[2:]
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else ""
+    sub = "/".join(rest[2:])
+    if resource == "namespaces" and name:
+        ns = name  # the API server sets namespace = name for namespaces
+    if method in ("GET", "HEAD"):
+        watch = (query.get("watch") or [""])[0] in ("1", "true")
+        verb = "watch" if watch else ("get" if name else "list")
+    elif method == "POST":
+        verb = "create"
+    elif method == "PUT":
+        verb = "update"
+    elif method == "PATCH":
+        verb = "patch"
+    elif method == "DELETE":
+        verb = "delete" if name else "deletecollection"
+    else:
+        verb = method.lower()
+    return verb, group, resource, sub, ns, name
+
+
+class Rbac:
+    """Authorization as a deny list. A rule {"verb","resource"[,"group"][,"subresource"]
+    [,"namespace"]} forbids: verb/resource "*" match any; absent group = any group; absent
+    subresource = only requests without one ("*" = any); absent namespace = every namespace.
+    A request in all namespaces (cluster-wide list, SSAR without namespace, cluster-scoped
+    resources) is forbidden by a rule for any namespace."""
+
+    KEYS = ("verb", "group", "resource", "subresource", "namespace")
+
+    def __init__(self, user):
+        self.lock = threading.Lock()
+        self.rules = []
+        self.user = user
+        self.denied = 0
+
+    def set(self, rules, user=None):
+        if not isinstance(rules, list):
+            raise ApiError(400, "forbid must be a list of rules")
+        clean = []
+        for r in rules:
+            if not isinstance(r, dict) or not all(isinstance(r.get(k), str) and r[k]
+                                                  for k in ("verb", "resource")):
+                raise ApiError(400, "a forbid rule is an object with string verb and resource")
+            bad = [k for k in r if k not in self.KEYS]
+            if bad or not all(isinstance(r[k], str) for k in r):
+                raise ApiError(400, "a forbid rule has only string fields %s" % ", ".join(
+                    self.KEYS))
+            clean.append(dict(r))
+        if user is not None and not isinstance(user, str):
+            raise ApiError(400, "user must be a string")
+        with self.lock:
+            self.rules = clean
+            if user:
+                self.user = user
+
+    def add(self, rule):
+        with self.lock:
+            rules = list(self.rules)
+        self.set(rules + [rule])
+
+    def denies(self, verb, group, resource, sub, ns):
+        """Index (1-based) of the first rule forbidding it, else 0. ns "" = all namespaces."""
+        with self.lock:
+            for i, r in enumerate(self.rules):
+                if r["verb"] not in ("*", verb) or r["resource"] not in ("*", resource):
+                    continue
+                if r.get("group") not in (None, "*", group):
+                    continue
+                rs = r.get("subresource")
+                if (rs is None and sub) or rs not in (None, "*", sub):
+                    continue
+                if r.get("namespace") not in (None, ns) and ns:
+                    continue
+                return i + 1
+        return 0
+
+    def check(self, method, path, query):
+        info = request_info(method, path, query)
+        if info is None:
+            return
+        verb, group, resource, sub, ns, name = info
+        if not self.denies(verb, group, resource, sub, ns):
+            return
+        with self.lock:
+            self.denied += 1
+            user = self.user
+        res = resource + ("/" + sub if sub else "")
+        where = ' in the namespace "%s"' % ns if ns else " at the cluster scope"
+        why = 'User "%s" cannot %s resource "%s" in API group "%s"%s' % (user, verb, res, group,
+                                                                         where)
+        gr = resource + ("." + group if group else "")
+        msg = ('%s "%s" is forbidden: %s' % (gr, name, why)) if name else \
+            "%s is forbidden: %s" % (gr, why)
+        details = {"kind": resource}
+        if name:
+            details["name"] = name
+        if group:
+            details["group"] = group
+        raise ApiError(403, msg, details=details)
+
+    def dump(self):
+        with self.lock:
+            return {"forbid": [dict(r) for r in self.rules], "user": self.user,
+                    "denied": self.denied}
+
+    def clear(self):
+        with self.lock:
+            self.rules = []
+            self.denied = 0
 
 
 def parse_compact_fault(text):
@@ -817,6 +1617,15 @@ def discovery(port):
               "verbs": ["get", "patch", "update"]}
     gv = {"groupVersion": GV, "version": VERSION}
     group = {"name": GROUP, "versions": [gv], "preferredVersion": gv}
+    agv = {"groupVersion": AUTHZ_GV, "version": "v1"}
+    authz = {"name": AUTHZ_GROUP, "versions": [agv], "preferredVersion": agv}
+    egv = {"groupVersion": EVENTS_GV, "version": "v1"}
+    events = {"name": EVENTS_GROUP, "versions": [egv], "preferredVersion": egv}
+    ssar = {"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview",
+            "namespaced": False, "kind": "SelfSubjectAccessReview", "verbs": ["create"]}
+    ev = {"name": "events", "singularName": "event", "namespaced": True, "kind": "Event",
+          "verbs": ["create", "get", "list"], "shortNames": ["ev"],
+          "storageVersionHash": "kubedouble="}
     return {
         "/version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kube-double",
                      "gitCommit": "0" * 40, "gitTreeState": "clean",
@@ -827,10 +1636,17 @@ def discovery(port):
         "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
             {"name": "namespaces", "singularName": "namespace", "namespaced": False,
              "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]}]},
-        "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]},
+        "/apis": {"kind": "APIGroupList", "apiVersion": "v1",
+                  "groups": [group, authz, events]},
         "/apis/" + GROUP: dict(group, kind="APIGroup", apiVersion="v1"),
         "/apis/" + GV: {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GV,
                         "resources": [res, status]},
+        "/apis/" + AUTHZ_GROUP: dict(authz, kind="APIGroup", apiVersion="v1"),
+        "/apis/" + AUTHZ_GV: {"kind": "APIResourceList", "apiVersion": "v1",
+                              "groupVersion": AUTHZ_GV, "resources": [ssar]},
+        "/apis/" + EVENTS_GROUP: dict(events, kind="APIGroup", apiVersion="v1"),
+        "/apis/" + EVENTS_GV: {"kind": "APIResourceList", "apiVersion": "v1",
+                               "groupVersion": EVENTS_GV, "resources": [ev]},
     }
 
 
@@ -940,6 +1756,11 @@ class Double:
         self.store.clear_delay = args.clear_delay
         self.images_lock = threading.Lock()
         self.missing_images = set(args.missing_image)
+        self.hooks = Hooks()
+        self.rbac = Rbac(args.rbac_user)
+        self.store.drop_status_annotation = args.drop_status_annotation
+        self.store.status_hz = max(float(args.status_writes), 0.0)
+        self.latency = min(max(float(args.latency_ms), 0.0), MAX_LATENCY_MS) / 1000.0
 
     def ticker(self):
         while True:
@@ -947,6 +1768,47 @@ class Double:
             time.sleep(t if t and t > 0 else 0.5)
             if t and t > 0:
                 self.store.tick()
+
+    def status_writer(self):
+        """The busy operator: each host's status written at a mean of status_hz writes a
+        second (exponential inter-arrival times per host, one heap of next times). Each pass
+        does at most 5000 writes and then sleeps until the next is due (at most 50 ms)."""
+        store = self.store
+        heap, scheduled, rate, seen_version = [], set(), 0.0, None
+        rng = random.Random()
+        while True:
+            hz = store.status_hz
+            if hz <= 0:
+                heap, scheduled, rate = [], set(), 0.0
+                time.sleep(0.05)
+                continue
+            now = time.monotonic()
+            if hz != rate:
+                heap, scheduled, rate, seen_version = [], set(), hz, None
+            if store.keys_version != seen_version:
+                with store.lock:
+                    seen_version = store.keys_version
+                    keys = list(store.order)
+                for k in keys:
+                    if k not in scheduled:
+                        scheduled.add(k)
+                        heapq.heappush(heap, (now + rng.expovariate(hz), k))
+            done = 0
+            while heap and heap[0][0] <= now and done < 5000:
+                t, k = heapq.heappop(heap)
+                done += 1
+                if not store.operator_status_write(k):
+                    scheduled.discard(k)
+                    continue
+                nxt = t + rng.expovariate(hz)
+                if nxt < now - 1.0:  # more than a second behind: do not burst to catch up
+                    nxt = now + rng.expovariate(hz)
+                heapq.heappush(heap, (nxt, k))
+            wait = 0.05
+            if heap:
+                wait = min(max(heap[0][0] - time.monotonic(), 0.0), 0.05)
+            if wait > 0:
+                time.sleep(wait)
 
 
 def load_documents(data):
@@ -1058,6 +1920,10 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n > 0 else b""
 
     def send(self, code, body, ctype="application/json", headers=None):
+        delay = getattr(self, "delay_after", 0.0)
+        if delay > 0:  # the second half of --latency-ms; no lock is held here
+            self.delay_after = 0.0
+            time.sleep(delay)
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -1088,6 +1954,7 @@ class Handler(BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         path = u.path
         query = urllib.parse.parse_qs(u.query, keep_blank_values=True)
+        self.delay_after = 0.0
         if path.startswith("/_double/") or path == "/_double":
             return self.control(method, path, query)
         if self.server.control_only:
@@ -1101,8 +1968,13 @@ class Handler(BaseHTTPRequestHandler):
         committed = False
         body_read = False
         logged = False
+        self.host_key = None  # set by api() for a BareMetalHost write (owner hooks)
         d.log.enter()
         try:
+            latency = d.latency
+            if latency > 0:
+                time.sleep(latency / 2)
+                self.delay_after = latency / 2
             if not path.startswith("/images/") and not d.auth.ok(self):
                 raise ApiError(401, "Unauthorized")
             fault = d.faults.match(method, path)
@@ -1118,10 +1990,11 @@ class Handler(BaseHTTPRequestHandler):
             body = self.read_body()
             body_read = True
             entry["body"] = body[:d.log.body_max].decode("utf-8", "replace")
-            if fault and fault["kind"] in ("500", "503", "404", "409", "429"):
+            if fault and fault["kind"] in ("500", "503", "403", "404", "409", "429"):
                 code = int(fault["kind"])
                 msg = {500: "Internal error injected by kube_double",
                        503: "the server is currently unable to handle the request",
+                       403: "forbidden: permission withdrawn (fault injected by kube_double)",
                        404: "the server could not find the requested resource",
                        409: None,
                        429: "Too many requests, please try again later."}[code]
@@ -1130,9 +2003,15 @@ class Handler(BaseHTTPRequestHandler):
                     err.headers["Retry-After"] = fault["retryAfter"]
                     err.details = {"retryAfterSeconds": fault["retryAfter"]}
                 raise err
+            if not path.startswith("/images/"):
+                d.rbac.check(method, path, query)
             code, payload, ctype, is_write = self.api(method, path, query, body)
             committed = is_write and 200 <= code < 300
             entry["status"] = code
+            if committed and self.host_key:
+                for rid, patch in d.hooks.fire(method, path):
+                    if not d.store.hook_patch(self.host_key, patch):
+                        d.hooks.missed(rid)
             kill = d.kill.on_write() if committed else None
             if kill and kill[2] == "before-response":
                 self._kill(kill)
@@ -1208,12 +2087,109 @@ class Handler(BaseHTTPRequestHandler):
                         return self.api_list(ns, query)
                     if method == "POST":
                         e = d.store.create(ns, self.parse_json(body))
+                        self.host_key = e.key
                         return 201, e.raw, "application/json", True
                     raise ApiError(405, "method %s not allowed on a collection" % method)
                 if len(parts) in (3, 4) and (len(parts) == 3 or parts[3] == "status"):
+                    if method != "GET":
+                        self.host_key = (ns, parts[2])
                     return self.api_object(method, ns, parts[2],
                                            parts[3] if len(parts) == 4 else "", query, body)
+        if path == SSAR_PATH:
+            if method != "POST":
+                raise ApiError(405, "the server does not allow this method on the requested "
+                               "resource")
+            return self.api_ssar(body)
+        if path == EVENTS_ALL:
+            if method != "GET":
+                raise ApiError(405, "method %s not allowed on the cluster-wide list" % method)
+            return self.api_events_list(None, query)
+        if path.startswith(EVENTS_NS):
+            parts = path[len(EVENTS_NS):].split("/")
+            if len(parts) in (2, 3) and parts[1] == "events" and all(parts):
+                if len(parts) == 3:
+                    if method != "GET":
+                        raise ApiError(405, "kube_double serves GET of a single event only")
+                    return 200, d.store.get_event(parts[0], parts[2]), "application/json", False
+                if method == "GET":
+                    return self.api_events_list(parts[0], query)
+                if method == "POST":
+                    obj = self.parse_json(body)
+                    name = validate_event(parts[0], obj)
+                    obj = dict({"apiVersion": EVENTS_GV, "kind": "Event"}, **{
+                        k: v for k, v in obj.items() if k not in ("apiVersion", "kind")})
+                    return 201, d.store.create_event(parts[0], obj, name), \
+                        "application/json", True
+                raise ApiError(405, "method %s not allowed on a collection" % method)
         raise ApiError(404, "the server could not find the requested resource")
+
+    def api_events_list(self, ns, query):
+        q = lambda k: (query.get(k) or [""])[0]
+        try:
+            limit = max(int(q("limit") or 0), 0)
+        except ValueError:
+            raise ApiError(400, "limit must be an integer")
+        if q("watch") in ("1", "true"):
+            raise ApiError(405, "watch is not modelled by kube_double")
+        items, rv, cont = self.server.double.store.list_events(
+            ns, q("labelSelector"), q("fieldSelector"), limit, q("continue"))
+        md = {"resourceVersion": str(rv)}
+        if cont:
+            md["continue"] = cont
+        head = dumps({"apiVersion": EVENTS_GV, "kind": "EventList", "metadata": md})
+        out = b"".join((head[:-1], b',"items":[', b",".join(items), b"]}"))
+        return 200, out, "application/json", False
+
+    def api_ssar(self, body):
+        """POST selfsubjectaccessreviews: answered (in JSON) from the forbid rules."""
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype == "application/vnd.kubernetes.protobuf":
+            try:
+                obj = ssar_from_protobuf(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ApiError(400, "the body of the request was in an unknown format: %s" % exc)
+        else:
+            obj = self.parse_json(body)
+        if not isinstance(obj, dict) or obj.get("kind") not in (None, "SelfSubjectAccessReview") \
+                or obj.get("apiVersion") not in (None, AUTHZ_GV):
+            raise ApiError(400, "the body of the request was in an unknown format: not an "
+                           "authorization.k8s.io/v1 SelfSubjectAccessReview")
+        spec = obj.get("spec")
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise ApiError(400, "json: cannot unmarshal into Go struct field "
+                           "SelfSubjectAccessReview.spec")
+        ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+        for k, v in (("resourceAttributes", ra), ("nonResourceAttributes", nra)):
+            if v is not None and (not isinstance(v, dict) or
+                                  not all(isinstance(x, str) for x in v.values()
+                                          if not isinstance(x, (dict, list)))):
+                raise ApiError(400, "json: cannot unmarshal into Go struct field "
+                               "SelfSubjectAccessReviewSpec.spec.%s" % k)
+        if (ra is None) == (nra is None):
+            cause = {"reason": "FieldValueInvalid", "field": "spec.resourceAttributes",
+                     "message": 'Invalid value: "null": exactly one of nonResourceAttributes or '
+                                'resourceAttributes must be specified'}
+            raise ApiError(422, 'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: '
+                           'spec.resourceAttributes: %s' % cause["message"],
+                           details={"group": AUTHZ_GROUP, "kind": "SelfSubjectAccessReview",
+                                    "causes": [cause]})
+        status = {"allowed": True, "reason": "kube_double: no forbid rule matches"}
+        if ra is not None:
+            g = lambda k: ra.get(k) if isinstance(ra.get(k), str) else ""
+            rule = self.server.double.rbac.denies(g("verb"), g("group"), g("resource"),
+                                                  g("subresource"), g("namespace"))
+            if rule:
+                status = {"allowed": False, "reason": "kube_double: forbidden by forbid rule "
+                          "%d" % rule}
+        out = dict(obj)
+        out["apiVersion"], out["kind"] = AUTHZ_GV, "SelfSubjectAccessReview"
+        md = out.get("metadata") if isinstance(out.get("metadata"), dict) else {}
+        out["metadata"] = dict(md, creationTimestamp=None)
+        out["spec"] = spec
+        out["status"] = status
+        return 201, dumps(out), "application/json", False
 
     def wants_table(self):
         return "as=Table" in self.headers.get("Accept", "")
@@ -1302,14 +2278,20 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, {"ok": True, "objects": len(d.store.objs),
                                             "resourceVersion": d.store.rv})
             if what == "stats" and method == "GET":
-                return self.send_json(200, {"objects": len(d.store.objs),
-                                            "resourceVersion": d.store.rv,
-                                            "requests": d.log.count,
-                                            "dataLoss": len(d.store.data_loss),
-                                            "snapshots": len(d.store.snapshots)})
+                with d.store.lock:  # one consistent reading of the store's counters
+                    st = {"objects": len(d.store.objs), "resourceVersion": d.store.rv,
+                          "dataLoss": len(d.store.data_loss),
+                          "snapshots": len(d.store.snapshots),
+                          "operatorWrites": d.store.operator_writes,
+                          "restored": len(d.store.restored), "k8sEvents": len(d.store.kevents)}
+                st["requests"] = d.log.count
+                st["forbidden"] = d.rbac.dump()["denied"]
+                return self.send_json(200, st)
             if what == "reset" and method == "POST":
                 d.store.reset()
                 d.faults.clear()
+                d.hooks.clear()
+                d.rbac.clear()
                 with d.log.lock:
                     d.log.clear()
                 d.kill.arm(0, None, signal.SIGKILL, "before-response")
@@ -1331,6 +2313,41 @@ class Handler(BaseHTTPRequestHandler):
             if what == "tick" and method == "POST":
                 d.store.tick()
                 return self.send_json(200, d.store.events())
+            if what == "move" and method == "POST":
+                spec = self.parse_json(body)
+                if not isinstance(spec, dict):
+                    raise ApiError(400, "move: body {\"namespace\",\"name\"} or {\"all\":true}")
+                if spec.get("all") is True:
+                    with d.store.lock:
+                        keys = list(d.store.order)
+                elif isinstance(spec.get("namespace"), str) and isinstance(spec.get("name"), str):
+                    keys = [(spec["namespace"], spec["name"])]
+                else:
+                    raise ApiError(400, "move: body {\"namespace\",\"name\"} or {\"all\":true}")
+                n = d.store.move(keys, bool(spec.get("snapshot", False)),
+                                 bool(spec.get("unpause", True)))
+                return self.send_json(200, {"moved": n, "events": d.store.events()})
+            if what == "hooks":
+                if method == "GET":
+                    return self.send_json(200, {"rules": d.hooks.dump()})
+                if method == "POST":
+                    rules = self.parse_json(body)
+                    rules = rules if isinstance(rules, list) else [rules]
+                    return self.send_json(200, {"ids": [d.hooks.add(r) for r in rules]})
+                if method == "DELETE":
+                    d.hooks.clear()
+                    return self.send_json(200, {"rules": []})
+            if what == "rbac":
+                if method == "POST":
+                    spec = self.parse_json(body)
+                    if not isinstance(spec, dict):
+                        raise ApiError(400, "rbac: body {\"forbid\":[...]}")
+                    d.rbac.set(spec.get("forbid", []), spec.get("user"))
+                elif method != "GET":
+                    raise ApiError(405, "rbac: GET or POST")
+                return self.send_json(200, d.rbac.dump())
+            if what == "k8s-events" and method == "GET":
+                return self.send(200, b'{"items":[' + b",".join(d.store.all_events()) + b"]}")
             if what == "log":
                 if method == "DELETE":
                     with d.log.lock:
@@ -1376,8 +2393,10 @@ class Handler(BaseHTTPRequestHandler):
                     raise ApiError(405, "images: GET or POST")
                 with d.images_lock:
                     return self.send_json(200, {"missing": sorted(d.missing_images)})
-            if what == "operator" and method == "POST":
-                spec = self.parse_json(body) or {}
+            if what == "operator" and method in ("GET", "POST"):
+                spec = (self.parse_json(body) or {}) if method == "POST" else {}
+                if not isinstance(spec, dict):
+                    raise ApiError(400, "operator: body is a JSON object")
                 with d.store.lock:
                     if "enabled" in spec:
                         d.store.operator_enabled = bool(spec["enabled"])
@@ -1385,12 +2404,25 @@ class Handler(BaseHTTPRequestHandler):
                         d.store.clear_errors = bool(spec["clearErrors"])
                     if "clearDelay" in spec:
                         d.store.clear_delay = float(spec["clearDelay"])
+                    if "dropStatusAnnotation" in spec:
+                        d.store.drop_status_annotation = bool(spec["dropStatusAnnotation"])
+                    if "statusWrites" in spec:
+                        d.store.status_hz = max(float(spec["statusWrites"]), 0.0)
+                    if "statusWritesPaused" in spec:
+                        d.store.status_writes_paused = bool(spec["statusWritesPaused"])
                 if "tick" in spec:
                     d.tick_seconds = float(spec["tick"])
+                if "latencyMs" in spec:
+                    d.latency = min(max(float(spec["latencyMs"]), 0.0), MAX_LATENCY_MS) / 1000.0
                 return self.send_json(200, {"enabled": d.store.operator_enabled,
                                             "clearErrors": d.store.clear_errors,
                                             "clearDelay": d.store.clear_delay,
-                                            "tick": d.tick_seconds})
+                                            "tick": d.tick_seconds,
+                                            "dropStatusAnnotation":
+                                                d.store.drop_status_annotation,
+                                            "statusWrites": d.store.status_hz,
+                                            "statusWritesPaused": d.store.status_writes_paused,
+                                            "latencyMs": round(d.latency * 1000.0, 3)})
             raise ApiError(404, "unknown control request %s %s" % (method, path))
         except ApiError as err:
             self.send_json(err.code, err.status())
@@ -1463,6 +2495,12 @@ def parse_args(argv):
     p.add_argument("--page-max", type=int, default=0)
     p.add_argument("--missing-image", action="append", default=[])
     p.add_argument("--kill-after", metavar="WRITES,PID[,SIGNAL[,WHEN]]")
+    p.add_argument("--hook", action="append", default=[], metavar="JSON")
+    p.add_argument("--forbid", action="append", default=[], metavar="JSON")
+    p.add_argument("--rbac-user", default=DEFAULT_USER)
+    p.add_argument("--status-writes", type=float, default=0.0, metavar="HZ")
+    p.add_argument("--latency-ms", type=float, default=0.0, metavar="MS")
+    p.add_argument("--drop-status-annotation", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
     if bool(a.tls_cert) != bool(a.tls_key):
@@ -1485,6 +2523,14 @@ def main(argv):
             double.store.seed(generate_hosts(args.gen, args.gen_seed))
         for f in args.fault:
             double.faults.add(parse_compact_fault(f))
+        for h in args.hook:
+            rules = json.loads(h)
+            for r in (rules if isinstance(rules, list) else [rules]):
+                double.hooks.add(r)
+        for f in args.forbid:
+            rules = json.loads(f)
+            for r in (rules if isinstance(rules, list) else [rules]):
+                double.rbac.add(r)
         if args.kill_after:
             ka = args.kill_after.split(",")
             if not 2 <= len(ka) <= 4:
@@ -1523,6 +2569,7 @@ def main(argv):
     if ctl:
         print("control %d" % ctl.server_address[1], flush=True)
     threading.Thread(target=double.ticker, daemon=True).start()
+    threading.Thread(target=double.status_writer, daemon=True).start()
 
     def stop(signum, frame):
         raise SystemExit(0)

@@ -6,7 +6,10 @@ double it starts is killed at exit; every network call has a timeout. Checks: st
 semantics, RFC 7386 null deletion, resourceVersion/409, pagination (complete, non-overlapping,
 snapshot, 410), label/field selectors, the operator's deprovision rule and data-loss events, each
 fault kind, kill-after, the request log, kubectl get/patch and the runbook's steps against it,
-TLS with token, token file and client certificate (kubectl kubeconfig variants), 10,000 hosts.
+TLS with token, token file and client certificate (kubectl kubeconfig variants), 10,000 hosts;
+the operator's status restore from the status annotation and a simulated clusterctl move, owner
+hooks, the RBAC deny list with SelfSubjectAccessReview (kubectl auth can-i), events.k8s.io/v1
+Event validation and lists, the busy operator's status write rate and added latency.
 """
 
 import atexit
@@ -27,10 +30,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.environ.get("BMHGUARD_TOP") or os.path.dirname(os.path.dirname(HERE))
 DOUBLE = os.path.join(TOP, "tests", "kube_double.py")
 RUNBOOK = os.path.join(HERE, "runbook_steps.sh")
-SHARED = os.environ.get("SHARED_DIR") or os.path.join(TOP, "..", "shared")
+METAL3 = os.path.join(TOP, "tests", "data", "metal3")   # copied unchanged; see its README.md
 PY = "/usr/bin/python3"
 GV = "/apis/metal3.io/v1alpha1"
 PAUSED = "baremetalhost.metal3.io/paused"
+STATUS_ANN = "baremetalhost.metal3.io/status"
+CAPM3 = "metal3.io/capm3"
+SA = "system:serviceaccount:bmhguard-system:bmhguard-repair"
+EV = "/apis/events.k8s.io/v1"
+SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 CAT = "gen.bmhguard.test/category"
 MERGE = "application/merge-patch+json"
 
@@ -163,7 +171,7 @@ def test_generator():
     try:
         import jsonschema
         import yaml
-        crd = yaml.safe_load(open(os.path.join(SHARED, "metal3", "metal3.io_baremetalhosts.yaml")))
+        crd = yaml.safe_load(open(os.path.join(METAL3, "metal3.io_baremetalhosts.yaml")))
         schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         errs = [e.message for h in hosts[:120]
                 for e in jsonschema.Draft4Validator(schema).iter_errors(h)]
@@ -194,7 +202,7 @@ def test_discovery_and_seed(d):
     check(st == 200 and out["kind"] == "APIResourceList", "GET /api/v1")
     st, _, out = d.req("GET", "/openapi/v2")
     check(st == 404, "GET /openapi/v2 is 404 (kubectl copes)")
-    with open(os.path.join(SHARED, "metal3", "examples", "worker-0.yaml"), "rb") as f:
+    with open(os.path.join(METAL3, "examples", "worker-0.yaml"), "rb") as f:
         st, _, out = d.req("POST", "/_double/seed", f.read(), "application/yaml")
     check(st == 200 and out == {"seeded": 1, "skipped": 1},
           "seed from the real example YAML (Secret skipped)", out)
@@ -444,6 +452,625 @@ def test_operator(d):
     check(s2.get("errorType") == "provisioned registration error",
           "unpaused host on a literal-IP url keeps its error")
     d.ctl("POST", "operator", {"clearErrors": False})
+
+
+def moved(name, ann_status, ns="default", url="http://httpd-http/images/a.qcow2", paused=None,
+          status=None):
+    """A host as clusterctl move leaves it: no status (unless given), the status annotation."""
+    o = host(name, ns=ns, url=url, paused=paused)
+    o.pop("status")
+    if status is not None:
+        o["status"] = status
+    if ann_status is not None:
+        o["metadata"].setdefault("annotations", {})[STATUS_ANN] = \
+            ann_status if isinstance(ann_status, str) else json.dumps(ann_status)
+    return o
+
+
+def prov_status(url, last="2026-11-20T09:15:00Z", state="provisioned"):
+    st = {"errorCount": 0, "operationalStatus": "OK", "poweredOn": True,
+          "provisioning": {"ID": "p1", "state": state, "image": {"url": url,
+                                                                  "checksum": url + ".md5sum"}}}
+    if last:
+        st["lastUpdated"] = last
+    return st
+
+
+def without_tick(fn):
+    """Runs fn(d) with the background tick off (the ticker may still be inside one 0.2 s
+    sleep when it is switched off), then switches it back on."""
+    def run(d):
+        d.ctl("POST", "operator", {"tick": 0})
+        time.sleep(0.3)
+        try:
+            fn(d)
+        finally:
+            d.ctl("POST", "operator", {"tick": 0.2})
+    run.__name__ = fn.__name__
+    return run
+
+
+@without_tick
+def test_restore(d):
+    d.ctl("POST", "reset")
+    good = "http://httpd-http/images/a.qcow2"
+    lit = "http://10.10.10.10/images/a.qcow2"
+    st_nolast = prov_status(good, last=None)
+    d.ctl("POST", "seed", [moved("r-ok", st_nolast), moved("r-paused", prov_status(good),
+                                                             paused="true"),
+                           moved("r-wipe", prov_status(lit)),
+                           moved("r-bad", "{not json"), moved("r-arr", "[1,2]"),
+                           moved("r-has", prov_status(lit), status=prov_status(good)),
+                           moved("r-nolast", prov_status(lit),
+                                 status=prov_status(good, last=None))])
+    rv0 = int(d.obj("default", "r-ok")["metadata"]["resourceVersion"])
+    st, _, out = d.req("PATCH", path_of("default", "r-ok"),
+                       {"metadata": {"labels": {"touched": "1"}}}, MERGE)
+    o = d.obj("default", "r-ok")
+    want = dict(st_nolast, lastUpdated=o.get("status", {}).get("lastUpdated"))
+    check(st == 200 and "status" not in out and o.get("status") == want and
+          STATUS_ANN not in o["metadata"].get("annotations", {}) and
+          int(o["metadata"]["resourceVersion"]) == int(out["metadata"]["resourceVersion"]) + 1
+          and int(out["metadata"]["resourceVersion"]) > rv0,
+          "restore: a write to an unpaused host without status restores it from the annotation "
+          "and drops the annotation in one write (the write's answer is pre-restore)",
+          (out, o))
+    lu = o.get("status", {}).get("lastUpdated", "")
+    check(len(lu) == 20 and lu.endswith("Z"), "restore: lastUpdated set when the annotation "
+          "has none (as BMO does)", lu)
+    ev = d.ctl("POST", "tick")
+    names = [r["name"] for r in ev["restored"]]
+    check(sorted(names) == ["r-nolast", "r-ok", "r-wipe"] and
+          [r for r in ev["restored"] if r["name"] == "r-ok"][0]["statusURL"] == good,
+          "restore: the tick restores unpaused hosts; a status without lastUpdated counts as "
+          "empty (hostHasStatus); a status with lastUpdated is kept", ev["restored"])
+    p = d.obj("default", "r-paused")
+    check("status" not in p and STATUS_ANN in p["metadata"]["annotations"],
+          "restore: paused hosts are not restored")
+    dl = [e for e in ev["dataLoss"] if e["name"] in ("r-wipe", "r-nolast")]
+    check(len(dl) == 2 and all(e["trigger"] == "restore" and e["statusURL"] == lit and
+                               e["specURL"] == good for e in dl) and
+          d.obj("default", "r-wipe")["status"]["provisioning"]["state"] == "deprovisioning",
+          "restore: a restored status url that differs from spec on a provisioned host is "
+          "data loss with trigger restore", ev["dataLoss"])
+    has = d.obj("default", "r-has")
+    check(has["status"]["provisioning"]["image"]["url"] == good and
+          STATUS_ANN in has["metadata"]["annotations"],
+          "restore: a host with status keeps status and annotation (dropStatusAnnotation off)")
+    bad = [r for r in ev["restoreFailed"] if r["name"] in ("r-bad", "r-arr")]
+    rv_bad = d.obj("default", "r-bad")["metadata"]["resourceVersion"]
+    d.ctl("POST", "tick")
+    ev = d.ctl("POST", "tick")
+    bad_err = [r["error"] for r in bad if r["name"] == "r-bad"]
+    check(len(bad) == 2 and "invalid JSON" in bad_err[0]
+          and len(ev["restoreFailed"]) == 2 and
+          d.obj("default", "r-bad")["metadata"]["resourceVersion"] == rv_bad and
+          "status" not in d.obj("default", "r-bad"),
+          "restore: an annotation that is not a JSON object is left alone, reported once",
+          ev["restoreFailed"])
+    # paused -> unpause: restored by the unpausing write itself
+    d.req("PATCH", path_of("default", "r-paused"), {"metadata": {"annotations": {PAUSED: None}}},
+          MERGE)
+    p = d.obj("default", "r-paused")
+    check(p.get("status", {}).get("provisioning", {}).get("state") == "provisioned" and
+          STATUS_ANN not in p["metadata"].get("annotations", {}),
+          "restore: unpausing restores at once", p.get("status"))
+    # the real operator also drops the annotation from hosts it did not restore
+    d.ctl("POST", "operator", {"dropStatusAnnotation": True})
+    d.ctl("POST", "tick")
+    has, bad = d.obj("default", "r-has"), d.obj("default", "r-bad")
+    check(STATUS_ANN not in has["metadata"].get("annotations", {}) and
+          has["status"]["provisioning"]["image"]["url"] == good and
+          STATUS_ANN not in bad["metadata"].get("annotations", {}) and "status" not in bad,
+          "dropStatusAnnotation: the annotation is dropped from hosts with status and from "
+          "unparsable ones, nothing else changes")
+    d.ctl("POST", "operator", {"dropStatusAnnotation": False})
+    # the operator runs on create too
+    st, _, out = d.req("POST", GV + "/namespaces/default/baremetalhosts",
+                       moved("r-new", prov_status(good)))
+    o = d.obj("default", "r-new")
+    check(st == 201 and STATUS_ANN in out["metadata"]["annotations"] and
+          o.get("status", {}).get("lastUpdated") == "2026-11-20T09:15:00Z",
+          "restore: a created host with the annotation is restored after the create")
+
+
+@without_tick
+def test_move(d):
+    d.ctl("POST", "reset")
+    lit = "http://10.10.10.10/images/a.qcow2"
+    good = "http://httpd-http/images/a.qcow2"
+    h1 = host("mv1", url=lit)
+    h1["status"]["lastUpdated"] = "2026-11-20T09:15:00Z"
+    h1["status"]["hardware"] = {"hostname": "mv1", "cpu": {"arch": "x86_64"}}
+    h1["status"]["errorMessage"] = "<&>"
+    d.ctl("POST", "seed", [h1, host("mv2", url=lit, paused="true"),
+                           moved("mv3", prov_status(lit), url=good, paused=CAPM3)])
+    before = d.obj("default", "mv1")
+    out = d.ctl("POST", "move", {"namespace": "default", "name": "mv1", "snapshot": True,
+                                 "unpause": False})
+    o = d.obj("default", "mv1")
+    snap = {k: v for k, v in before["status"].items() if k != "hardware"}
+    want_ann = json.dumps(snap, sort_keys=True, separators=(",", ":"), ensure_ascii=False) \
+        .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    ann = o["metadata"].get("annotations", {})
+    check(out["moved"] == 1 and "status" not in o and ann.get(PAUSED) == CAPM3 and
+          ann.get(STATUS_ANN) == want_ann and o["metadata"]["uid"] != before["metadata"]["uid"]
+          and o["metadata"]["generation"] == 1 and o["spec"] == before["spec"] and
+          int(o["metadata"]["resourceVersion"]) > int(before["metadata"]["resourceVersion"]),
+          "move snapshot=true unpause=false: CAPM3 pause + status annotation (Go JSON, sorted, "
+          "no hardware), new uid, status dropped, still paused", (ann, o["metadata"]))
+    d.req("PATCH", path_of("default", "mv1"), {"metadata": {"annotations": {PAUSED: None}}},
+          MERGE)
+    o = d.obj("default", "mv1")
+    check(o.get("status") == snap and STATUS_ANN not in o["metadata"].get("annotations", {})
+          and d.ctl("GET", "events")["count"] == 0,
+          "after the move, unpausing restores the status (without hardware), no data loss",
+          o.get("status"))
+    # a host paused by someone else: CAPM3 does not snapshot, and does not unpause it
+    out = d.ctl("POST", "move", {"namespace": "default", "name": "mv2", "snapshot": True})
+    o = d.obj("default", "mv2")
+    check("status" not in o and o["metadata"]["annotations"] == {PAUSED: "true"} and
+          not [r for r in out["events"]["restored"] if r["name"] == "mv2"],
+          "move of a host paused by a user: no snapshot, no unpause, status lost", o["metadata"])
+    # the repair job's trap: spec repaired, the carried status still names the literal IP
+    out = d.ctl("POST", "move", {"namespace": "default", "name": "mv3"})
+    dl = [e for e in out["events"]["dataLoss"] if e["name"] == "mv3"]
+    check(len(dl) == 1 and dl[0]["trigger"] == "restore" and dl[0]["statusURL"] == lit and
+          PAUSED not in d.obj("default", "mv3")["metadata"].get("annotations", {}),
+          "move + CAPM3 unpause + restore of a stale literal status wipes the repaired host",
+          out["events"]["dataLoss"])
+    st, _, out = d.req("POST", "/_double/move", {"namespace": "default", "name": "nope"})
+    check(st == 404 and is_status(out, 404, "NotFound"), "move of a missing host -> 404")
+    d.ctl("POST", "reset")
+    d.ctl("POST", "seed", gen_hosts.generate(30, 9))
+    out = d.ctl("POST", "move", {"all": True, "snapshot": True})
+    objs = d.ctl("GET", "objects")["items"]
+    unpaused_before = [h for h in gen_hosts.generate(30, 9)
+                       if PAUSED not in h["metadata"].get("annotations", {})]
+    restored = {(r["namespace"], r["name"]) for r in out["events"]["restored"]}
+    check(out["moved"] == 30 and len(restored) == len(unpaused_before) and
+          out["events"]["count"] == 0 and all(
+              ("status" in o) == ((o["metadata"]["namespace"], o["metadata"]["name"]) in
+                                  restored) for o in objs),
+          "move all with snapshot: every unpaused host comes back with its status, paused "
+          "ones without, nothing wiped", (out["moved"], len(restored), len(unpaused_before)))
+
+
+@without_tick
+def test_hooks(d):
+    d.ctl("POST", "reset")
+    lit = "http://10.10.10.10/images/a.qcow2"
+    good = "http://httpd-http/images/a.qcow2"
+    d.ctl("POST", "seed", [host("hk1", url=lit, paused="bmhguard-repair"), host("hk2")])
+    d.ctl("POST", "hooks", {"method": "PATCH", "path": "/status$",
+                            "patch": {"metadata": {"annotations": {PAUSED: None}}}})
+    st, _, out = d.req("PATCH", path_of("default", "hk1", "status"),
+                       {"status": {"provisioning": {"image": {"url": good}}}}, MERGE)
+    o = d.obj("default", "hk1")
+    ev = d.ctl("GET", "events")
+    check(st == 200 and out["metadata"]["annotations"].get(PAUSED) == "bmhguard-repair" and
+          PAUSED not in o["metadata"].get("annotations", {}) and
+          int(o["metadata"]["resourceVersion"]) > int(out["metadata"]["resourceVersion"]),
+          "hook: another owner unpauses right after the status write; the answer still shows "
+          "the pause", (out["metadata"], o["metadata"]))
+    check(ev["count"] == 1 and ev["dataLoss"][0]["trigger"] == "hook" and
+          ev["dataLoss"][0]["specURL"] == lit,
+          "hook: the operator rule runs on the hook's write (status fixed, spec not yet: wiped)",
+          ev)
+    rules = d.ctl("GET", "hooks")["rules"]
+    check(len(rules) == 1 and rules[0]["seen"] == 1 and rules[0]["fired"] == 1 and
+          rules[0]["id"] == 1, "hook counters", rules)
+    d.ctl("DELETE", "hooks")
+    d.ctl("POST", "hooks", [{"method": "PATCH", "path": "/hk2$", "nth": 2, "times": 1,
+                             "patch": {"status": {"errorCount": 7},
+                                       "spec": {"online": False}}}])
+    p = path_of("default", "hk2")
+    cur = d.obj("default", "hk2")["metadata"]["resourceVersion"]
+    st409, _, _ = d.req("PATCH", p, {"metadata": {"resourceVersion": str(int(cur) - 1),
+                                                  "labels": {"n": "0"}}}, MERGE)
+    seen = []
+    for i in range(1, 4):
+        d.req("PATCH", p, {"metadata": {"labels": {"n": str(i)}}}, MERGE)
+        o = d.obj("default", "hk2")
+        seen.append((o["status"]["errorCount"], o["spec"]["online"]))
+    rules = d.ctl("GET", "hooks")["rules"]
+    check(st409 == 409 and seen == [(0, True), (7, False), (7, False)] and
+          rules[0]["seen"] == 3 and rules[0]["fired"] == 1,
+          "hook nth/times count successful writes only; the patch reaches status and spec",
+          (seen, rules))
+    gen = d.obj("default", "hk2")["metadata"]["generation"]
+    check(gen == 2, "hook spec change bumps generation", gen)
+    d.ctl("POST", "hooks", {"method": "DELETE", "patch": {"metadata": {"labels": {"x": "1"}}}})
+    d.req("DELETE", p)
+    rules = d.ctl("GET", "hooks")["rules"]
+    check(rules[-1]["fired"] == 1 and rules[-1]["missed"] == 1,
+          "hook on a DELETE finds no host: counted as missed", rules[-1])
+    st, _, out = d.req("POST", "/_double/hooks", {"method": "PATCH"})
+    check(st == 400 and is_status(out, 400, "BadRequest"), "hook without a patch -> 400")
+    d.ctl("POST", "reset")
+    check(d.ctl("GET", "hooks")["rules"] == [], "reset clears hooks")
+
+
+def test_rbac(d):
+    d.ctl("POST", "reset")
+    d.ctl("POST", "seed", [host("master-2", ns="metal3"), host("w1")])
+    rule = {"verb": "patch", "group": "metal3.io", "resource": "baremetalhosts",
+            "subresource": "status", "namespace": "metal3"}
+    out = d.ctl("POST", "rbac", {"forbid": [rule]})
+    check(out["forbid"] == [rule] and out["user"] == SA, "rbac: POST sets the forbid list")
+    rv = d.obj("metal3", "master-2")["metadata"]["resourceVersion"]
+    st, _, out = d.req("PATCH", path_of("metal3", "master-2", "status"),
+                       {"status": {"errorCount": 3}}, MERGE)
+    check(st == 403 and is_status(out, 403, "Forbidden") and out["message"] ==
+          'baremetalhosts.metal3.io "master-2" is forbidden: User "%s" cannot patch resource '
+          '"baremetalhosts/status" in API group "metal3.io" in the namespace "metal3"' % SA and
+          out["details"] == {"name": "master-2", "group": "metal3.io", "kind": "baremetalhosts"}
+          and d.obj("metal3", "master-2")["metadata"]["resourceVersion"] == rv,
+          "rbac: forbidden /status patch -> the real 403 Status, store untouched", out)
+    st1, _, _ = d.req("PATCH", path_of("default", "w1", "status"), {"status": {"errorCount": 3}},
+                      MERGE)
+    st2, _, _ = d.req("PATCH", path_of("metal3", "master-2"),
+                      {"metadata": {"labels": {"a": "b"}}}, MERGE)
+    st3, _, _ = d.req("PUT", path_of("metal3", "master-2", "status"),
+                      d.obj("metal3", "master-2"))
+    check((st1, st2, st3) == (200, 200, 200),
+          "rbac: other namespace, the main resource and another verb are allowed",
+          (st1, st2, st3))
+    d.ctl("POST", "rbac", {"forbid": [{"verb": "get", "resource": "baremetalhosts"},
+                                      {"verb": "list", "resource": "baremetalhosts",
+                                       "namespace": "metal3"},
+                                      {"verb": "create", "resource": "*",
+                                       "namespace": "ns9"}]})
+    g1, _, o1 = d.req("GET", path_of("default", "w1"))
+    g2, _, _ = d.req("GET", path_of("default", "w1", "status"))
+    l1, _, o3 = d.req("GET", GV + "/namespaces/metal3/baremetalhosts")
+    l2, _, o4 = d.req("GET", GV + "/baremetalhosts")
+    l3, _, _ = d.req("GET", GV + "/namespaces/default/baremetalhosts")
+    c1, _, o5 = d.req("POST", GV + "/namespaces/ns9/baremetalhosts", host("c9", ns="ns9"))
+    check(g1 == 403 and 'cannot get resource "baremetalhosts" in API group "metal3.io" in the '
+          'namespace "default"' in o1["message"] and g2 == 200,
+          "rbac: absent subresource matches only requests without one", (g1, g2))
+    check(l1 == 403 and o3["message"] == 'baremetalhosts.metal3.io is forbidden: User "%s" '
+          'cannot list resource "baremetalhosts" in API group "metal3.io" in the namespace '
+          '"metal3"' % SA and l2 == 403 and o4["message"].endswith("at the cluster scope") and
+          l3 == 200, "rbac: list forbidden in one namespace and cluster-wide, allowed elsewhere",
+          (l1, l2, l3, o3, o4))
+    check(c1 == 403 and o5["message"].startswith("baremetalhosts.metal3.io is forbidden: ") and
+          "cannot create" in o5["message"] and d.req("GET", "/_double/objects/ns9/c9")[0] == 404,
+          "rbac: create forbidden (no name in the message), nothing stored", o5)
+    d.ctl("POST", "rbac", {"forbid": [{"verb": "get", "resource": "baremetalhosts",
+                                       "subresource": "*"}]})
+    check(d.req("GET", path_of("default", "w1", "status"))[0] == 403 and
+          d.req("GET", path_of("default", "w1"))[0] == 403, "rbac: subresource * matches both")
+    d.ctl("POST", "rbac", {"forbid": [rule, {"verb": "create", "group": "events.k8s.io",
+                                             "resource": "events"}]})
+
+    def ssar(**ra):
+        return d.req("POST", SSAR, {"apiVersion": "authorization.k8s.io/v1",
+                                    "kind": "SelfSubjectAccessReview",
+                                    "spec": {"resourceAttributes": ra}})
+    s1, _, r1 = ssar(namespace="metal3", verb="patch", group="metal3.io",
+                     resource="baremetalhosts", subresource="status", name="master-2")
+    s2, _, r2 = ssar(namespace="default", verb="patch", group="metal3.io",
+                     resource="baremetalhosts", subresource="status")
+    s3, _, r3 = ssar(verb="patch", group="metal3.io", resource="baremetalhosts",
+                     subresource="status")
+    s4, _, r4 = ssar(namespace="metal3", verb="patch", group="metal3.io",
+                     resource="baremetalhosts")
+    check(s1 == 201 and r1["status"]["allowed"] is False and r1["status"]["reason"] and
+          r1["kind"] == "SelfSubjectAccessReview" and
+          r1["spec"]["resourceAttributes"]["name"] == "master-2",
+          "SSAR: denied for a forbidden verb/subresource/namespace, the review echoed", r1)
+    check(s2 == 201 and r2["status"]["allowed"] is True and s3 == 201 and
+          r3["status"]["allowed"] is False and r4["status"]["allowed"] is True,
+          "SSAR: other namespace allowed; all namespaces denied if any namespace is; main "
+          "resource allowed", (r2["status"], r3["status"], r4["status"]))
+    b1, _, o1 = d.req("POST", SSAR, b"{nope")
+    b2, _, o2 = d.req("POST", SSAR, {"kind": "SelfSubjectAccessReview", "spec": {}})
+    check(b1 == 400 and is_status(o1, 400, "BadRequest") and b2 == 422 and
+          is_status(o2, 422, "Invalid") and
+          o2["details"]["causes"][0]["field"] == "spec.resourceAttributes",
+          "SSAR: malformed body -> 400, no attributes -> 422", (o1, o2))
+    e1, _, o1 = d.req("POST", EV + "/namespaces/metal3/events", good_event())
+    check(e1 == 403 and 'cannot create resource "events" in API group "events.k8s.io" in the '
+          'namespace "metal3"' in o1["message"] and not d.ctl("GET", "k8s-events")["items"],
+          "rbac applies to events", o1)
+    d.ctl("POST", "rbac", {"forbid": [{"verb": "create", "group": "authorization.k8s.io",
+                                       "resource": "selfsubjectaccessreviews"}]})
+    s5, _, o5 = ssar(namespace="metal3", verb="get", resource="baremetalhosts")
+    check(s5 == 403 and o5["message"] == 'selfsubjectaccessreviews.authorization.k8s.io is '
+          'forbidden: User "%s" cannot create resource "selfsubjectaccessreviews" in API group '
+          '"authorization.k8s.io" at the cluster scope' % SA, "SSAR itself can be forbidden", o5)
+    st, _, out = d.req("POST", "/_double/rbac", {"forbid": [{"verb": "get"}]})
+    check(st == 400 and is_status(out, 400, "BadRequest"), "rbac: a rule without resource "
+          "-> 400")
+    st, _, out = d.req("GET", "/apis")
+    names = [g["name"] for g in out["groups"]]
+    _, _, a = d.req("GET", "/apis/authorization.k8s.io/v1")
+    _, _, e = d.req("GET", "/apis/events.k8s.io/v1")
+    _, _, eg = d.req("GET", "/apis/events.k8s.io")
+    check(names == ["metal3.io", "authorization.k8s.io", "events.k8s.io"] and
+          [r["name"] for r in a["resources"]] == ["selfsubjectaccessreviews"] and
+          [r["name"] for r in e["resources"]] == ["events"] and eg["kind"] == "APIGroup",
+          "discovery lists authorization.k8s.io/v1 and events.k8s.io/v1", names)
+    if shutil.which("kubectl"):
+        d.ctl("POST", "rbac", {"forbid": [rule, {"verb": "list", "resource": "baremetalhosts",
+                                                 "namespace": "metal3"}]})
+        rc1, out1, err1 = kubectl(d, "auth", "can-i", "patch", "baremetalhosts",
+                                  "--subresource=status", "-n", "metal3")
+        rc2, out2, err2 = kubectl(d, "auth", "can-i", "patch", "baremetalhosts",
+                                  "--subresource=status", "-n", "default")
+        check(rc1 == 1 and out1.startswith("no") and rc2 == 0 and out2.strip() == "yes",
+              "kubectl auth can-i (protobuf SelfSubjectAccessReview) sees the forbid rules",
+              (rc1, out1, err1, rc2, out2, err2))
+        rc, out, err = kubectl(d, "get", "bmh", "-n", "metal3")
+        check(rc != 0 and "(Forbidden)" in err and "is forbidden" in err,
+              "kubectl shows the Forbidden Status", err)
+    d.ctl("POST", "reset")
+    check(d.ctl("GET", "rbac")["forbid"] == [], "reset clears the forbid list")
+
+
+def good_event(ns="metal3", name="master-2", **kw):
+    ev = {"apiVersion": "events.k8s.io/v1", "kind": "Event",
+          "metadata": {"generateName": name + "-"},
+          "eventTime": "2026-11-30T18:05:19.123456Z", "type": "Normal",
+          "reportingController": "bmhguard.io/repair", "reportingInstance": "bmhguard-repair-x1",
+          "action": "Repair", "reason": "ImageURLRepaired", "note": "image url repaired",
+          "regarding": {"apiVersion": "metal3.io/v1alpha1", "kind": "BareMetalHost",
+                        "namespace": ns, "name": name, "uid": "u-" + name}}
+    for k, v in kw.items():
+        if v is None:
+            ev.pop(k, None)
+        else:
+            ev[k] = v
+    return ev
+
+
+def test_events(d):
+    d.ctl("POST", "reset")
+    d.ctl("DELETE", "log")
+    url = EV + "/namespaces/metal3/events"
+    st, _, out = d.req("POST", url, good_event(metadata={"name": "master-2.repair1"}))
+    md = out.get("metadata", {}) if isinstance(out, dict) else {}
+    check(st == 201 and out["kind"] == "Event" and out["apiVersion"] == "events.k8s.io/v1" and
+          md.get("name") == "master-2.repair1" and md.get("namespace") == "metal3" and
+          md.get("uid") and md.get("resourceVersion") and md.get("creationTimestamp"),
+          "event create -> 201 with name, uid, resourceVersion, creationTimestamp", out)
+    st, _, out = d.req("POST", url, good_event(metadata={"name": "master-2.repair1"}))
+    check(st == 409 and is_status(out, 409, "AlreadyExists") and
+          out["message"] == 'events.events.k8s.io "master-2.repair1" already exists',
+          "event with an existing name -> 409 AlreadyExists", out)
+    st, _, out = d.req("POST", url, good_event())
+    name = out["metadata"]["name"]
+    check(st == 201 and name.startswith("master-2-") and len(name) == len("master-2-") + 5,
+          "event generateName -> prefix + 5 characters", name)
+    st, _, one = d.req("GET", url + "/" + name)
+    check(st == 200 and one == out, "GET one event")
+    cases = [
+        ("no name or generateName", {"metadata": {}}, "metadata.name", "FieldValueRequired"),
+        ("eventTime missing", {"eventTime": None}, "eventTime", "FieldValueRequired"),
+        ("type not Normal/Warning", {"type": "Info"}, "type", "FieldValueInvalid"),
+        ("reportingController missing", {"reportingController": None}, "reportingController",
+         "FieldValueRequired"),
+        ("reportingController not a qualified name", {"reportingController": "bmh guard"},
+         "reportingController", "FieldValueInvalid"),
+        ("reportingController with two slashes", {"reportingController": "a.io/b/c"},
+         "reportingController", "FieldValueInvalid"),
+        ("reportingInstance missing", {"reportingInstance": ""}, "reportingInstance",
+         "FieldValueRequired"),
+        ("reportingInstance over 128", {"reportingInstance": "i" * 129}, "reportingInstance",
+         "FieldValueInvalid"),
+        ("action missing", {"action": None}, "action", "FieldValueRequired"),
+        ("action over 128", {"action": "a" * 129}, "action", "FieldValueInvalid"),
+        ("reason missing", {"reason": None}, "reason", "FieldValueRequired"),
+        ("reason over 128", {"reason": "r" * 129}, "reason", "FieldValueInvalid"),
+        ("note over 1024 bytes (513 two-byte characters)", {"note": "\u00e9" * 513}, "message",
+         "FieldValueInvalid"),
+        ("regarding without namespace outside default", {"regarding": {"kind": "BareMetalHost",
+                                                                        "name": "master-2"}},
+         "involvedObject.namespace", "FieldValueInvalid"),
+        ("bad name", {"metadata": {"name": "Master_2"}}, "metadata.name", "FieldValueInvalid"),
+        ("deprecatedCount set", {"deprecatedCount": 3}, "count", "FieldValueInvalid"),
+        ("series count 1", {"series": {"count": 1,
+                                       "lastObservedTime": "2026-11-30T18:05:19.123456Z"}},
+         "series.count", "FieldValueInvalid"),
+    ]
+    cases.append(("generateName ending in a dot", {"metadata": {"generateName": "m2."}},
+                  "metadata.generateName", "FieldValueInvalid"))
+    for label, change, field, reason in cases:
+        st, _, out = d.req("POST", url, good_event(**change))
+        causes = (out.get("details") or {}).get("causes", []) if isinstance(out, dict) else []
+        check(st == 422 and is_status(out, 422, "Invalid") and
+              out["message"].startswith("Event.events.k8s.io ") and
+              {c["field"] for c in causes} == {field} and
+              reason in [c["reason"] for c in causes], "event 422: " + label, out)
+    st, _, out = d.req("POST", url, good_event(reportingController=None))
+    check(st == 422 and [c["reason"] for c in out["details"]["causes"]] ==
+          ["FieldValueRequired", "FieldValueInvalid", "FieldValueInvalid"] and
+          out["message"].startswith('Event.events.k8s.io "master-2-') and
+          "[reportingController: Required value, reportingController: Invalid value: \"\": "
+          "name part must be non-empty, " in out["message"],
+          "event 422 message aggregates the causes as the API server does", out)
+    for label, change in (("eventTime without microseconds",
+                           {"eventTime": "2026-11-30T18:05:19Z"}),
+                          ("eventTime with 3 fractional digits",
+                           {"eventTime": "2026-11-30T18:05:19.123Z"}),
+                          ("eventTime not a date", {"eventTime": "2026-13-30T18:05:19.123456Z"}),
+                          ("reason not a string", {"reason": 5}),
+                          ("metadata.namespace differs", {"metadata": {"generateName": "x.",
+                                                                       "namespace": "other"}})):
+        st, _, out = d.req("POST", url, good_event(**change))
+        check(st == 400 and is_status(out, 400, "BadRequest"),
+              "event 400 (as the real server: decoding / namespace mismatch): " + label, out)
+    st, _, out = d.req("POST", url, good_event(type="Warning", eventTime=None,
+                                               reportingController=None))
+    check(st == 422 and sorted(c["field"] for c in out["details"]["causes"]) ==
+          ["eventTime"], "event without eventTime: only the legacy checks (as the real server)",
+          out)
+    ok_cases = [("default namespace, regarding without namespace", "default",
+                 {"regarding": {"kind": "BareMetalHost", "name": "w1"}}),
+                ("controller without prefix, +02:00 eventTime", "metal3",
+                 {"reportingController": "bmhguard",
+                  "eventTime": "2026-11-30T18:05:19.000001+02:00", "type": "Warning"}),
+                ("regarding in another namespace (not checked when eventTime is set)", "metal3",
+                 {"regarding": {"kind": "BareMetalHost", "namespace": "other", "name": "x"},
+                  "reason": "Other"}),
+                ("note of 1024 bytes", "metal3", {"note": "n" * 1024, "reason": "Long"})]
+    for label, ns, change in ok_cases:
+        st, _, out = d.req("POST", EV + "/namespaces/%s/events" % ns, good_event(**change))
+        check(st == 201, "event 201: " + label, out)
+    d.req("POST", EV + "/namespaces/ubiquity/events", good_event(ns="ubiquity", name="w7"))
+    st, _, out = d.req("GET", url + "?fieldSelector=regarding.name%3Dmaster-2")
+    got = [e["metadata"]["name"] for e in out["items"]]
+    st2, _, out2 = d.req("GET", EV + "/events?fieldSelector=reason%3DImageURLRepaired")
+    st3, _, out3 = d.req("GET", EV + "/events?fieldSelector=regarding.name%3Dw7")
+    st4, _, out4 = d.req("GET", EV + "/events?fieldSelector=bogus%3D1")
+    check(st == 200 and out["kind"] == "EventList" and len(got) == 4 and
+          "master-2.repair1" in got and st2 == 200 and
+          {e["metadata"]["namespace"] for e in out2["items"]} == {"metal3", "ubiquity",
+                                                                  "default"} and
+          len(out2["items"]) == 5 and
+          [e["metadata"]["name"] for e in out3["items"]][0].startswith("w7-") and st4 == 400,
+          "event lists: namespaced, cluster-wide, fieldSelector regarding.name / reason; "
+          "unknown field -> 400", (got, out2, out3, out4))
+    all_items = d.ctl("GET", "k8s-events")["items"]
+    st, _, p1 = d.req("GET", EV + "/events?limit=3")
+    st, _, p2 = d.req("GET", EV + "/events?limit=3&continue=" + p1["metadata"]["continue"])
+    names = [e["metadata"]["name"] for e in all_items]
+    check(len(all_items) == 7 and names[0] == "master-2.repair1" and
+          [e["metadata"]["name"] for e in p1["items"] + p2["items"]] == names[:6] and
+          all(int(a["metadata"]["resourceVersion"]) < int(b["metadata"]["resourceVersion"])
+              for a, b in zip(all_items, all_items[1:])),
+          "/_double/k8s-events in creation order; list paging", names)
+    log = d.ctl("GET", "log?method=POST")
+    check(log["successfulWrites"] == 7 and log["entries"][0]["path"] == url,
+          "event creates are logged as writes", log["successfulWrites"])
+    d.ctl("POST", "faults", {"kind": "500", "method": "POST", "path": "/events$"})
+    st, _, out = d.req("POST", url, good_event())
+    check(st == 500 and len(d.ctl("GET", "k8s-events")["items"]) == 7,
+          "faults apply to event creates")
+    d.ctl("DELETE", "faults")
+    d.ctl("POST", "reset")
+    check(d.ctl("GET", "k8s-events")["items"] == [], "reset clears events")
+
+
+def test_busy_operator():
+    d = Double("--tick", "0", "--status-writes", "20", "--gen", "20", "--gen-seed", "4")
+    try:
+        s = d.ctl("POST", "operator", {})
+        check(s["statusWrites"] == 20 and s["statusWritesPaused"] is True and
+              s["latencyMs"] == 0, "--status-writes sets the rate", s)
+        s0, t0 = d.ctl("GET", "stats"), time.time()
+        w0, rv0 = s0["operatorWrites"], s0["resourceVersion"]
+        time.sleep(2.0)
+        stats = d.ctl("GET", "stats")
+        dt = time.time() - t0
+        n = stats["operatorWrites"] - w0
+        want = 20 * 20 * dt
+        print("# busy operator: %d writes in %.2fs (expected %.0f)" % (n, dt, want), flush=True)
+        check(0.8 * want <= n <= 1.2 * want and stats["resourceVersion"] - rv0 >= n,
+              "status writes keep up with 20 hosts x 20 Hz; each bumps resourceVersion",
+              (n, want))
+        one = d.ctl("GET", "objects")["items"][0]
+        ns, name = one["metadata"]["namespace"], one["metadata"]["name"]
+        lu = d.obj(ns, name)["status"]["lastUpdated"]
+        check(len(lu) == 27 and lu[19] == ".", "status.lastUpdated is written with "
+              "microseconds", lu)
+        time.sleep(0.5)
+        body = d.obj(ns, name)
+        body["metadata"]["resourceVersion"] = one["metadata"]["resourceVersion"]
+        st, _, _ = d.req("PUT", path_of(ns, name), body)
+        check(st == 409, "a client holding a 0.5 s old object gets 409 Conflict", st)
+        # paused hosts are skipped when statusWritesPaused is false
+        d.ctl("POST", "operator", {"statusWritesPaused": False})
+        items = d.ctl("GET", "objects")["items"]
+        paused = [o for o in items if PAUSED in o["metadata"].get("annotations", {})]
+        unpaused = [o for o in items if PAUSED not in o["metadata"].get("annotations", {})]
+        time.sleep(0.6)
+        p_rv = [d.obj(o["metadata"]["namespace"], o["metadata"]["name"])["metadata"]
+                ["resourceVersion"] for o in paused]
+        time.sleep(0.6)
+        p_rv2 = [d.obj(o["metadata"]["namespace"], o["metadata"]["name"])["metadata"]
+                 ["resourceVersion"] for o in paused]
+        u = unpaused[0]["metadata"]
+        check(paused and p_rv == p_rv2 and d.obj(u["namespace"], u["name"])["metadata"][
+            "resourceVersion"] != unpaused[0]["metadata"]["resourceVersion"],
+              "statusWritesPaused false: paused hosts are left alone", (p_rv, p_rv2))
+        # the operator's own writes run the rule (tick is off): a violating host is wiped
+        d.ctl("PUT", "objects/default/late", host("late", status_url="http://1.2.3.4/x"))
+        d.ctl("PUT", "objects/default/held", moved("held", prov_status("http://1.2.3.4/x"),
+                                                  paused="true"))
+        deadline = time.time() + 5
+        while time.time() < deadline and not d.ctl("GET", "events")["dataLoss"]:
+            time.sleep(0.05)
+        dl = d.ctl("GET", "events")["dataLoss"]
+        check(len(dl) == 1 and dl[0]["name"] == "late" and dl[0]["trigger"] == "operator",
+              "the rule runs on the operator's status writes", dl)
+        d.ctl("POST", "operator", {"statusWritesPaused": True})
+        time.sleep(0.4)
+        check("status" not in d.obj("default", "held"),
+              "a host waiting for its status restore gets no status writes")
+        d.ctl("POST", "operator", {"statusWrites": 0})
+        time.sleep(0.2)
+        w1 = d.ctl("GET", "stats")["operatorWrites"]
+        time.sleep(0.3)
+        check(d.ctl("GET", "stats")["operatorWrites"] == w1, "statusWrites 0 stops the writes")
+
+        # latency: half before, half after, no lock held
+        s = d.ctl("POST", "operator", {"latencyMs": 300})
+        p = path_of(ns, name)
+        t0 = time.time()
+        st, _, _ = d.req("GET", p)
+        rt = time.time() - t0
+        t0 = time.time()
+        d.ctl("GET", "objects/%s/%s" % (ns, name))
+        ctl_rt = time.time() - t0
+        t0 = time.time()
+        st2, _, _ = d.req("HEAD", "/images/a.qcow2")
+        img_rt = time.time() - t0
+        check(s["latencyMs"] == 300 and st == 200 and 0.28 <= rt < 0.8 and ctl_rt < 0.2 and
+              st2 == 200 and 0.28 <= img_rt < 0.8,
+              "latencyMs delays API and image requests, not control requests",
+              (rt, ctl_rt, img_rt))
+        import threading
+        res = []
+        ts = [threading.Thread(target=lambda: res.append(d.req("GET", p)[0])) for _ in range(4)]
+        t0 = time.time()
+        for t in ts:
+            t.start()
+        time.sleep(0.1)
+        t1 = time.time()
+        d.ctl("GET", "objects/%s/%s" % (ns, name))
+        mid = time.time() - t1
+        for t in ts:
+            t.join(10)
+        par = time.time() - t0
+        check(res == [200] * 4 and par < 0.8 and mid < 0.2,
+              "latency is not spent holding a lock (4 parallel requests, a control read "
+              "meanwhile)", (par, mid))
+        d.ctl("POST", "operator", {"latencyMs": 0})
+    finally:
+        d.stop()
+    hook = {"method": "PATCH", "patch": {"metadata": {"labels": {"hooked": "1"}}}}
+    forbid = {"verb": "delete", "resource": "baremetalhosts"}
+    d = Double("--latency-ms", "200", "--tick", "0", "--hook", json.dumps(hook), "--forbid",
+               json.dumps(forbid), "--rbac-user", "alice", "--gen", "1")
+    t0 = time.time()
+    st, _, _ = d.req("GET", "/version")
+    rt = time.time() - t0
+    check(st == 200 and 0.18 <= rt < 0.7, "--latency-ms", rt)
+    one = d.ctl("GET", "objects")["items"][0]["metadata"]
+    d.req("PATCH", path_of(one["namespace"], one["name"]), {"metadata": {"labels": {"a": "1"}}},
+          MERGE)
+    st, _, out = d.req("DELETE", path_of(one["namespace"], one["name"]))
+    check(d.obj(one["namespace"], one["name"])["metadata"]["labels"].get("hooked") == "1" and
+          st == 403 and 'User "alice" cannot delete' in out["message"] and
+          d.ctl("GET", "rbac")["forbid"] == [forbid], "--hook, --forbid and --rbac-user", out)
+    d.stop()
+    r = subprocess.run([PY, DOUBLE, "--forbid", '{"verb":"get"}'], capture_output=True,
+                       text=True, timeout=20)
+    check(r.returncode == 2 and "forbid rule" in r.stderr, "CLI: a bad --forbid is a usage "
+          "error", r.stderr)
 
 
 def test_faults(d):
@@ -718,7 +1345,7 @@ def test_tls():
     d = Double("--tls-cert", j("server.crt"), "--tls-key", j("server.key"), "--client-ca",
                j("ca.crt"), "--token", "s3cret", "--token-file", tokfile,
                "--control-port-file", os.path.join(tmp, "ctl.port"), "--seed",
-               os.path.join(SHARED, "metal3", "examples", "worker-0.yaml"), tls=trust)
+               os.path.join(METAL3, "examples", "worker-0.yaml"), tls=trust)
     p = path_of("default", "worker-0")
     st, _, out = d.req("GET", p)
     check(st == 401 and is_status(out, 401, "Unauthorized"), "TLS: no credentials -> 401 Status")
@@ -889,11 +1516,13 @@ def main():
     d = Double("--tick", "0.2")
     try:
         for fn in (test_discovery_and_seed, test_patch_semantics, test_list, test_operator,
+                   test_restore, test_move, test_hooks, test_rbac, test_events,
                    test_faults, test_kubectl, test_images):
             guarded(fn, d)
     finally:
         d.stop()
     guarded(test_cli)
+    guarded(test_busy_operator)
     guarded(test_tls)
     guarded(test_scale)
     check(time.time() < deadline, "whole test stays bounded")
