@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 one(const uint8_t *data, size_t size, const char *context)
 {
-	struct kube_config *c = NULL;
+	struct kubeconfig *c = NULL;
 	char err[512] = "";
 	int rc = kubeconfig_parse((const char *)data, size, "/base", context, &c, err, sizeof(err));
 

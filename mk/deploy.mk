@@ -1,4 +1,4 @@
-# deploy.mk - certificates and deployment (issue 4): certs, manifests, deploy.
+# deploy.mk - certificates and deployment: certs, manifests, deploy.
 #
 #   make certs       a dev CA + serving pair in certs/ for Service bmhguard in bmhguard-system
 #                    (CERTS_FORCE=1 replaces an existing pair; CERTS_DAYS=365)
@@ -20,6 +20,7 @@ MANIFESTS_OUT ?= $(B)/manifests.yaml
 MANIFESTS_WORK ?= $(B)/manifests-static
 # The binary these targets run; set it to use a prebuilt one without make rebuilding it.
 BMHGUARD_BIN ?= $(B)/bmhguard
+# kubectl: $(KUBECTL), which must be 1.$(KUBECTL_MIN_MINOR) or newer (both set in the Makefile).
 
 CEL_JS_VERSION ?= 8.0.0
 
@@ -40,6 +41,9 @@ certs: $(BMHGUARD_BIN)
 # The rendered file holds the private key: it stays in the build dir, mode 0600.
 manifests: $(BMHGUARD_BIN)
 	@test -s $(CERTS_DIR)/tls.key || { echo "manifests: no pair in $(CERTS_DIR)/ (run: make certs)" >&2; exit 2; }
+	@command -v $(KUBECTL) >/dev/null || { echo "manifests: $(KUBECTL) not found; kubectl >= 1.$(KUBECTL_MIN_MINOR) renders manifests/ (README.md, Set up)" >&2; exit 2; }
+	@minor=$$(timeout 10 $(KUBECTL) version --client -o json 2>/dev/null | sed -n 's/^ *"minor": *"\([0-9]*\).*/\1/p' | head -n1); \
+	  [ "$${minor:-0}" -ge $(KUBECTL_MIN_MINOR) ] || { echo "manifests: $$(command -v $(KUBECTL)) is kubectl 1.$${minor:-?}, too old: kubectl >= 1.$(KUBECTL_MIN_MINOR) (kustomize v5) renders the components and labels in manifests/" >&2; exit 2; }
 	@$(BMHGUARD_BIN) certs --check $(CERTS_DIR) --service $(CERTS_SERVICE) --namespace $(CERTS_NAMESPACE) \
 	  --min-days 1 >/dev/null || { $(BMHGUARD_BIN) certs --check $(CERTS_DIR) --service $(CERTS_SERVICE) \
 	  --namespace $(CERTS_NAMESPACE) --min-days 1; exit 1; }
@@ -62,7 +66,7 @@ manifests: $(BMHGUARD_BIN)
 	    echo "images: [{name: localhost/bmhguard, newName: $$name, newTag: $$tag}]"; \
 	  fi; \
 	} > $(MANIFESTS_WORK)/kustomization.yaml
-	@umask 077 && kubectl kustomize $(MANIFESTS_WORK) > $(MANIFESTS_OUT).tmp && mv $(MANIFESTS_OUT).tmp $(MANIFESTS_OUT)
+	@umask 077 && $(KUBECTL) kustomize $(MANIFESTS_WORK) > $(MANIFESTS_OUT).tmp && mv $(MANIFESTS_OUT).tmp $(MANIFESTS_OUT)
 	@echo "manifests: wrote $(MANIFESTS_OUT) (contains tls.key; mode 0600)"
 	@echo "manifests: kubectl apply -f $(MANIFESTS_OUT)"
 

@@ -1,21 +1,21 @@
 # review-tests.mk - the review path's test data: fuzz seed corpora and the benchmark request.
 #
-#   make review-data       regenerate src/corpus/url, src/corpus/review and
+#   make review-data       regenerate fuzz/corpus/url, fuzz/corpus/review and
 #                          tests/data/bench-update-review.json from tests/lib/bmh_fixtures.py
 #   make review-callgrind  instruction counts of the review benchmark under valgrind (stable)
 
 .PHONY: review-data review-callgrind
 
 review-data:
-	@mkdir -p src/corpus/url src/corpus/review tests/data
-	@SHARED_DIR=$${SHARED_DIR:-$(CURDIR)/../shared} BMHGUARD_TOP=$(CURDIR) /usr/bin/python3 -c '\
+	@mkdir -p fuzz/corpus/url fuzz/corpus/review tests/data
+	@BMHGUARD_TOP=$(CURDIR) /usr/bin/python3 -c '\
 	import sys, json; sys.path.insert(0, "tests/lib"); import bmh_fixtures as f; \
-	[open("src/corpus/url/%02d" % i, "w").write(u) for i, u in enumerate(f.seed_urls())]; \
-	[open("src/corpus/review/%s.json" % n, "w").write(json.dumps(r, separators=(",", ":"))) \
+	[open("fuzz/corpus/url/%02d" % i, "w").write(u) for i, u in enumerate(f.seed_urls())]; \
+	[open("fuzz/corpus/review/%s.json" % n, "w").write(json.dumps(r, separators=(",", ":"))) \
 	 for n, r in f.seed_reviews()]; \
 	open("tests/data/bench-update-review.json", "w").write( \
 	    json.dumps(f.bench_update_review(), separators=(",", ":")) + "\n")'
-	@echo "review-data: $$(ls src/corpus/url | wc -l) URL seeds, $$(ls src/corpus/review | wc -l) review seeds, $$(wc -c < tests/data/bench-update-review.json) byte bench request"
+	@echo "review-data: $$(ls fuzz/corpus/url | wc -l) URL seeds, $$(ls fuzz/corpus/review | wc -l) review seeds, $$(wc -c < tests/data/bench-update-review.json) byte bench request"
 
 # Instruction counts are stable where wall time is not (a shared or busy machine).
 CALLGRIND_ITER ?= 300

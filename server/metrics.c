@@ -16,11 +16,10 @@ static const double duration_bounds[] = {
 /* Status codes the webhook port answers with; anything else is counted as "other". */
 static const unsigned http_codes[] = { 200, 400, 404, 405, 413, 415, 500, 503 };
 #define NCODES (sizeof(http_codes) / sizeof(http_codes[0]))
-#define NACTIONS 3
 
 struct metrics {
 	atomic_ulong outcomes[REVIEW_OUTCOME_COUNT];
-	atomic_ulong changes[REVIEW_FIELD_COUNT][NACTIONS];
+	atomic_ulong changes[REVIEW_FIELD_COUNT][REVIEW_ACTION_COUNT];
 	atomic_ulong http[NCODES + 1];
 	atomic_ulong buckets[NBUCKETS];	/* non-cumulative; summed on render */
 	atomic_ulong count;
@@ -52,7 +51,7 @@ metrics_observe_review(struct metrics *m, enum review_outcome outcome,
 		atomic_fetch_add_explicit(&m->outcomes[outcome], 1, memory_order_relaxed);
 	for (i = 0; i < nchanges; i++)
 		if ((unsigned)changes[i].field < REVIEW_FIELD_COUNT &&
-		    (unsigned)changes[i].action < NACTIONS)
+		    (unsigned)changes[i].action < REVIEW_ACTION_COUNT)
 			atomic_fetch_add_explicit(&m->changes[changes[i].field][changes[i].action], 1,
 			    memory_order_relaxed);
 }
@@ -148,7 +147,6 @@ static void
 render_requests(struct text *t, const struct metrics *m)
 {
 	size_t i, a;
-	static const char *const actions[NACTIONS] = { "rewrite", "would-rewrite", "withhold" };
 
 	text_printf(t, "# HELP bmhguard_admission_requests_total Admission reviews answered, by outcome.\n"
 	    "# TYPE bmhguard_admission_requests_total counter\n");
@@ -159,9 +157,10 @@ render_requests(struct text *t, const struct metrics *m)
 	    "(rewrite = patched, would-rewrite = --mode warn, withhold = not patched to avoid a deprovision).\n"
 	    "# TYPE bmhguard_rewrites_total counter\n");
 	for (i = 0; i < REVIEW_FIELD_COUNT; i++)
-		for (a = 0; a < NACTIONS; a++)
+		for (a = 0; a < REVIEW_ACTION_COUNT; a++)
 			text_printf(t, "bmhguard_rewrites_total{field=\"%s\",action=\"%s\"} %lu\n",
-			    review_field_label((enum review_field)i), actions[a], load(&m->changes[i][a]));
+			    review_field_label((enum review_field)i),
+			    review_action_str((enum review_action)a), load(&m->changes[i][a]));
 	text_printf(t, "# HELP bmhguard_http_responses_total Responses on the webhook port, by status code.\n"
 	    "# TYPE bmhguard_http_responses_total counter\n");
 	for (i = 0; i <= NCODES; i++) {

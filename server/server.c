@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "acceptor.h"
+#include "buf.h"
 #include "certstore.h"
 #include "listen.h"
 #include "metrics.h"
@@ -55,8 +56,7 @@ struct request {
 	struct timespec start;
 	enum route route;
 	unsigned status;	/* 0 until a response is queued */
-	char *body;
-	size_t len, cap;
+	struct buf body;	/* capped at --max-body */
 };
 
 static double
@@ -131,7 +131,7 @@ log_changes(struct server *srv, const struct review_result *res)
 
 	for (i = 0; i < res->nchanges; i++) {
 		const struct review_change *ch = &res->changes[i];
-		enum log_level lvl = ch->action == REVIEW_WITHHOLD ? LOG_WARN : LOG_INFO;
+		enum log_level lvl = ch->action == REVIEW_WITHHOLD ? LOG_LEVEL_WARN : LOG_LEVEL_INFO;
 		const char *fields[] = {
 			"namespace", res->namespace, "name", res->name, "uid", res->uid,
 			"field", review_field_str(ch->field), "action", review_action_str(ch->action),
@@ -157,10 +157,11 @@ answer_review(struct server *srv, struct MHD_Connection *c, struct request *rq)
 	res = calloc(1, sizeof(*res));
 	if (res == NULL)
 		return answer_error(srv, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-	if (review_handle(srv->pol, rq->body ? rq->body : "", rq->len, res, err, sizeof(err)) < 0) {
+	if (review_handle(srv->pol, rq->body.data ? rq->body.data : "", rq->body.len, res, err,
+	    sizeof(err)) < 0) {
 		free_result(res);
 		metrics_observe_review(srv->metrics, REVIEW_REJECTED, NULL, 0);
-		log_simple(&srv->log, LOG_WARN, "review rejected", "error", err);
+		log_simple(&srv->log, LOG_LEVEL_WARN, "review rejected", "error", err);
 		return answer_error(srv, c, rq, MHD_HTTP_BAD_REQUEST, err);
 	}
 	metrics_observe_review(srv->metrics, res->outcome, res->changes, res->nchanges);
@@ -236,35 +237,10 @@ check_headers(struct server *srv, struct MHD_Connection *c, struct request *rq, 
 		}
 		/* Room for typical reviews up front; beyond that memory follows the bytes that
 		 * actually arrive, so a large announced length alone costs nothing. */
-		rq->cap = n < BODY_PREALLOC ? (size_t)n : BODY_PREALLOC;
-		if (rq->cap > 0 && (rq->body = malloc(rq->cap)) == NULL)
-			rq->cap = 0;
+		if (n > 0)
+			(void)buf_reserve(&rq->body, n < BODY_PREALLOC ? (size_t)n : BODY_PREALLOC);
 	}
 	return 1;
-}
-
-static int
-append_body(struct server *srv, struct request *rq, const char *data, size_t n)
-{
-	if (n > srv->cfg->max_body - rq->len)
-		return -1;
-	if (rq->len + n > rq->cap) {
-		size_t ncap = rq->cap ? rq->cap : 16384;
-		char *nb;
-
-		while (ncap < rq->len + n)
-			ncap *= 2;
-		if (ncap > srv->cfg->max_body)
-			ncap = srv->cfg->max_body;
-		nb = realloc(rq->body, ncap);
-		if (nb == NULL)
-			return -1;
-		rq->body = nb;
-		rq->cap = ncap;
-	}
-	memcpy(rq->body + rq->len, data, n);
-	rq->len += n;
-	return 0;
 }
 
 static enum MHD_Result
@@ -281,6 +257,7 @@ on_webhook(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		if (rq == NULL)
 			return MHD_NO;
 		clock_gettime(CLOCK_MONOTONIC, &rq->start);
+		buf_init(&rq->body, srv->cfg->max_body);
 		*req_cls = rq;
 		metrics_inflight_add(srv->metrics, 1);
 		if (!check_headers(srv, c, rq, url, method, &ret))
@@ -292,9 +269,9 @@ on_webhook(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		if (append_body(srv, rq, upload_data, *upload_data_size) < 0) {
+		if (buf_add(&rq->body, upload_data, *upload_data_size) != BUF_OK) {
 			/* Chunked bodies have no length up front: stop reading, drop the connection. */
-			log_simple(&srv->log, LOG_WARN, "request body over --max-body; connection closed",
+			log_simple(&srv->log, LOG_LEVEL_WARN, "request body over --max-body; connection closed",
 			    NULL, NULL);
 			return MHD_NO;
 		}
@@ -315,14 +292,14 @@ on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Reque
 	(void)c;
 	if (rq == NULL)
 		return;
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && log_enabled(&srv->log, LOG_DEBUG))
-		log_simple(&srv->log, LOG_DEBUG, "request ended without a complete response", "reason",
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && log_enabled(&srv->log, LOG_LEVEL_DEBUG))
+		log_simple(&srv->log, LOG_LEVEL_DEBUG, "request ended without a complete response", "reason",
 		    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "idle timeout" :
 		    toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client closed" :
 		    toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown" : "error");
 	metrics_observe_http(srv->metrics, rq->status, seconds_since(&rq->start));
 	metrics_inflight_add(srv->metrics, -1);
-	free(rq->body);
+	buf_free(&rq->body);
 	free(rq);
 	*req_cls = NULL;
 }
@@ -385,13 +362,13 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	char buf[512];
 	size_t n;
 
-	if (!log_enabled(&srv->log, LOG_DEBUG))
+	if (!log_enabled(&srv->log, LOG_LEVEL_DEBUG))
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	log_simple(&srv->log, LOG_DEBUG, "libmicrohttpd", "detail", buf);
+	log_simple(&srv->log, LOG_LEVEL_DEBUG, "libmicrohttpd", "detail", buf);
 }
 
 static int
@@ -471,7 +448,7 @@ log_cert(struct server *srv, const char *msg)
 	json_object_object_add(f, "cert", json_object_new_string(srv->cfg->tls_cert));
 	json_object_object_add(f, "sha256", json_object_new_string(certstore_fingerprint(srv->certs)));
 	json_object_object_add(f, "not_after", json_object_new_string(when));
-	log_write(&srv->log, LOG_INFO, msg, f);
+	log_write(&srv->log, LOG_LEVEL_INFO, msg, f);
 }
 
 static void
@@ -484,7 +461,7 @@ reload_certs(struct server *srv, int force)
 		return;
 	metrics_cert_reload(srv->metrics, r > 0);
 	if (r < 0) {
-		log_simple(&srv->log, LOG_ERROR, "new certificate refused; still serving the previous one",
+		log_simple(&srv->log, LOG_LEVEL_ERROR, "new certificate refused; still serving the previous one",
 		    "error", err);
 		return;
 	}
@@ -507,7 +484,7 @@ log_listening(struct server *srv, unsigned port, unsigned plain_port)
 	json_object_object_add(f, "version", json_object_new_string(srv->cfg->version));
 	json_object_object_add(f, "tls", json_object_new_string("libmicrohttpd/GnuTLS, TLS 1.2+"));
 	json_object_object_add(f, "bench_fixed_route", json_object_new_boolean(srv->cfg->bench_fixed_route));
-	log_write(&srv->log, LOG_INFO, "listening", f);
+	log_write(&srv->log, LOG_LEVEL_INFO, "listening", f);
 }
 
 /* Stop accepting, let in-flight requests finish for up to the grace period, then stop. */
@@ -526,14 +503,14 @@ shut_down(struct server *srv, int sig)
 	atomic_store(&srv->shutting_down, 1);
 	snprintf(detail, sizeof(detail), "%s, %ld in flight", strsignal(sig),
 	    metrics_inflight(srv->metrics));
-	log_simple(&srv->log, LOG_INFO, "shutting down", "reason", detail);
+	log_simple(&srv->log, LOG_LEVEL_INFO, "shutting down", "reason", detail);
 	acceptor_stop(srv->acceptor);
 	while ((left = metrics_inflight(srv->metrics)) > 0 &&
 	    seconds_since(&t0) < (double)srv->cfg->grace_period)
 		nanosleep(&tick, NULL);
 	if (left > 0) {
 		snprintf(detail, sizeof(detail), "%ld", left);
-		log_simple(&srv->log, LOG_WARN, "grace period over; dropping in-flight requests",
+		log_simple(&srv->log, LOG_LEVEL_WARN, "grace period over; dropping in-flight requests",
 		    "requests", detail);
 	}
 	MHD_stop_daemon(srv->tls);
@@ -541,7 +518,7 @@ shut_down(struct server *srv, int sig)
 	MHD_stop_daemon(srv->plain);
 	srv->plain = NULL;
 	alarm(0);
-	log_simple(&srv->log, LOG_INFO, "stopped", NULL, NULL);
+	log_simple(&srv->log, LOG_LEVEL_INFO, "stopped", NULL, NULL);
 }
 
 void
@@ -560,7 +537,7 @@ server_config_defaults(struct server_config *cfg)
 	cfg->idle_timeout = 30;
 	cfg->max_connections = 1000;
 	cfg->grace_period = 10;
-	cfg->log_level = LOG_INFO;
+	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->version = "unknown";
 }
 

@@ -24,6 +24,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "buf.h"
+#include "io.h"
+
 #define CERTS_RSA_BITS	2048
 #define CERTS_BACKDATE	3600	/* seconds; tolerates clock skew between nodes */
 
@@ -414,35 +417,7 @@ certs_bundle_free(struct certs_bundle *b)
 	memset(b, 0, sizeof(*b));
 }
 
-char *
-certs_base64(const void *data, size_t len)
-{
-	char *s;
-
-	if (len > INT_MAX / 2 || !(s = malloc(4 * ((len + 2) / 3) + 1)))
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)s, data, (int)len);
-	return s;
-}
-
 /* ---- writing ---- */
-
-static int
-write_all(int fd, const char *s, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Write to a temporary name beside the target, then move it in: rename() when replacing,
  * link() otherwise so a file that appeared meanwhile is still not overwritten. */
@@ -462,7 +437,7 @@ write_file(const char *dir, const char *name, const char *text, mode_t mode, int
 		seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
 		return -1;
 	}
-	if (fchmod(fd, mode) < 0 || write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, mode) < 0 || io_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
 		seterr(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
 		close(fd);
 		goto out;
@@ -811,40 +786,23 @@ certs_check_pem(const char *ca_pem, const char *cert_pem, const char *key_pem,
 static char *
 read_text(const char *dir, const char *name, char *path, size_t pathlen)
 {
+	struct buf b;
 	FILE *f;
-	char *s = NULL;
-	size_t n = 0, cap = 0, r;
+	int rc, saved;
 
 	snprintf(path, pathlen, "%s/%s", dir, name);
 	if (!(f = fopen(path, "r")))
 		return NULL;
-	for (;;) {
-		if (cap - n < 4096) {
-			char *t;
-
-			if (cap > (1u << 20)) {	/* certificates are small; a huge file is a mistake */
-				errno = EFBIG;
-				goto fail;
-			}
-			if (!(t = realloc(s, cap + 8192)))
-				goto fail;
-			s = t;
-			cap += 8192;
-		}
-		r = fread(s + n, 1, cap - n - 1, f);
-		n += r;
-		if (r == 0)
-			break;
+	buf_init(&b, (size_t)1 << 20);	/* certificates are small; a huge file is a mistake */
+	rc = io_read_all(f, &b);
+	saved = errno;
+	fclose(f);
+	if (rc != 0) {
+		buf_free(&b);
+		errno = saved;
+		return NULL;
 	}
-	if (ferror(f))
-		goto fail;
-	fclose(f);
-	s[n] = '\0';
-	return s;
-fail:
-	free(s);
-	fclose(f);
-	return NULL;
+	return buf_take(&b, NULL);
 }
 
 int

@@ -48,9 +48,6 @@ void certs_bundle_free(struct certs_bundle *b);
  * a key. Returns 0 or -1 with err. */
 int certs_write_dir(const char *dir, const struct certs_bundle *b, int force, char *err, size_t errlen);
 
-/* Base64 of len bytes on one line (the caBundle form), malloc'd; NULL on allocation failure. */
-char *certs_base64(const void *data, size_t len);
-
 /* Name checks used for the flags; 0 when valid, else -1 with err. */
 int certs_check_dns_name(const char *name, char *err, size_t errlen);
 

@@ -691,61 +691,21 @@ codec_locate_string(const char *text, size_t len, const char *const *path, size_
 	return found ? 0 : -1;
 }
 
-/* Room for n more bytes and a NUL. */
-static int
-buf_reserve(struct codec_buf *b, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (b->failed)
-		return -1;
-	if (b->len + n + 1 <= b->cap)
-		return 0;
-	for (cap = b->cap ? b->cap : 256; cap < b->len + n + 1; cap *= 2)
-		if (cap > SIZE_MAX / 4)
-			goto fail;
-	if ((p = realloc(b->data, cap)) == NULL)
-		goto fail;
-	b->data = p;
-	b->cap = cap;
-	return 0;
-fail:
-	b->failed = 1;
-	return -1;
-}
-
-static void
-buf_bytes(struct codec_buf *b, const char *s, size_t n)
-{
-	if (buf_reserve(b, n) != 0)
-		return;
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-void
-codec_buf_raw(struct codec_buf *b, const char *s)
-{
-	buf_bytes(b, s, strlen(s));
-}
-
 /* json-c's escapes (json_escape_str): the short forms for \b \f \n \r \t " and \\, \u00xx in lower
  * case for the other control characters, everything else (UTF-8 included) as it is. */
-void
-codec_buf_string(struct codec_buf *b, const char *s)
+enum buf_rc
+codec_add_string(struct buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *c = (const unsigned char *)s;
 	size_t run;
 	char esc[7];
 
-	buf_bytes(b, "\"", 1);
+	buf_add(b, "\"", 1);
 	while (*c != '\0') {
 		for (run = 0; c[run] >= 0x20 && c[run] != '"' && c[run] != '\\'; run++)
 			;
-		buf_bytes(b, (const char *)c, run);
+		buf_add(b, c, run);
 		if (c[run] == '\0')
 			break;
 		c += run;
@@ -762,36 +722,30 @@ codec_buf_string(struct codec_buf *b, const char *s)
 			memcpy(esc + 1, "u00", 3);
 			esc[4] = hex[*c >> 4];
 			esc[5] = hex[*c & 0xf];
-			buf_bytes(b, esc, 6);
+			buf_add(b, esc, 6);
 			c++;
 			continue;
 		}
-		buf_bytes(b, esc, 2);
+		buf_add(b, esc, 2);
 		c++;
 	}
-	buf_bytes(b, "\"", 1);
+	return buf_add(b, "\"", 1);
 }
 
-char *
-codec_buf_take(struct codec_buf *b, size_t *len)
+size_t
+codec_string_max(const char *s)
 {
-	char *out = b->failed ? NULL : b->data;
-
-	if (out == NULL)
-		free(b->data);
-	*len = out != NULL ? b->len : 0;
-	*b = (struct codec_buf)CODEC_BUF_INIT;
-	return out;
+	return 6 * strlen(s) + 2;
 }
 
 char *
 codec_quote(const char *s)
 {
-	struct codec_buf b = CODEC_BUF_INIT;
-	size_t len;
+	struct buf b;
 
-	codec_buf_string(&b, s);
-	return codec_buf_take(&b, &len);
+	buf_init(&b, codec_string_max(s));
+	codec_add_string(&b, s);
+	return buf_take(&b, NULL);
 }
 
 char *

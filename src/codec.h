@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <json-c/json.h>
 
+#include "buf.h"
+
 /* Deepest nesting accepted. A BareMetalHost review is about 10 levels deep; json-c's own default
  * of 32 leaves room, and a deeper tokener costs more to set up on every request. */
 #define CODEC_MAX_DEPTH 32
@@ -62,27 +64,18 @@ char *codec_quote(const char *s);
 
 /* JSON text written straight out, for what the webhook writes on every request (the response, the
  * patch, rewrite log lines): json-c would build and hash an object per level only to print it.
- * Strings come out as json-c writes them with JSON_C_TO_STRING_NOSLASHESCAPE, byte for byte. The
- * caller writes the structure and must keep it valid JSON. */
-struct codec_buf {
-	char *data;	/* owned; NUL-terminated once anything is appended */
-	size_t len, cap;
-	int failed;	/* an append ran out of memory; later appends do nothing */
-};
-#define CODEC_BUF_INIT { NULL, 0, 0, 0 }
-
-/* Append s as it is (structure: braces, colons, literals). */
-void codec_buf_raw(struct codec_buf *b, const char *s);
-/* Append s as a JSON string literal (quoted, escaped). */
-void codec_buf_string(struct codec_buf *b, const char *s);
-/* The text (*len bytes plus a NUL), now the caller's to free; NULL if an append failed. b is
- * empty afterwards either way. */
-char *codec_buf_take(struct codec_buf *b, size_t *len);
+ * Structure (braces, colons, literals) goes in with buf_addstr(); the caller keeps it valid JSON.
+ * Append s as a JSON string literal (quoted, escaped) as json-c writes it with
+ * JSON_C_TO_STRING_NOSLASHESCAPE, byte for byte. Returns b's state (sticky, see buf.h). */
+enum buf_rc codec_add_string(struct buf *b, const char *s);
+/* The most bytes codec_add_string() can write for s: a cap that escaping never passes. */
+size_t codec_string_max(const char *s);
 
 /* An RFC 6901 JSON pointer from segments: "~" -> "~0", "/" -> "~1". Caller frees. */
 char *codec_pointer(const char *const *segments, size_t n);
 
-/* Standard base64 (OpenSSL EVP_EncodeBlock) of len bytes, NUL-terminated. Caller frees. */
+/* Standard base64 (RFC 4648, OpenSSL EVP_EncodeBlock) of len bytes on one line, NUL-terminated:
+ * the patch of a response, the caBundle of a certificate. Caller frees; NULL when out of memory. */
 char *codec_base64(const void *data, size_t len);
 
 #endif

@@ -13,12 +13,14 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "buf.h"
+
 #ifndef BMHGUARD_VERSION
 #define BMHGUARD_VERSION "0.0.0-dev"
 #endif
 
 struct kube_client {
-	const struct kube_config *cfg;
+	const struct kubeconfig *cfg;
 	struct kube_client_opts o;
 	pthread_mutex_t mu;
 	unsigned long requests;
@@ -30,8 +32,7 @@ struct kube_conn {
 	CURL *h;		/* API handle, reused for keep-alive */
 	CURL *head;		/* image-server handle for --verify-url, created on first use */
 	unsigned int seed;	/* jitter */
-	char *buf;		/* response body being received */
-	size_t len, cap;
+	struct buf body;	/* response body being received, capped at max_response */
 	long retry_after_s;	/* from the last response, -1 if none */
 };
 
@@ -45,7 +46,7 @@ curl_init(void)
 }
 
 struct kube_client *
-kube_client_new(const struct kube_config *cfg, const struct kube_client_opts *opts, char *err,
+kube_client_new(const struct kubeconfig *cfg, const struct kube_client_opts *opts, char *err,
     size_t errlen)
 {
 	struct kube_client *k;
@@ -64,6 +65,7 @@ kube_client_new(const struct kube_config *cfg, const struct kube_client_opts *op
 	k->o.max_attempts = 6;
 	k->o.backoff_base_ms = 200;
 	k->o.backoff_max_ms = 10000;
+	k->o.max_response = KUBE_DEFAULT_MAX_RESPONSE;
 	if (opts != NULL) {
 		if (opts->timeout_ms > 0)
 			k->o.timeout_ms = opts->timeout_ms;
@@ -73,6 +75,8 @@ kube_client_new(const struct kube_config *cfg, const struct kube_client_opts *op
 			k->o.backoff_base_ms = opts->backoff_base_ms;
 		if (opts->backoff_max_ms > 0)
 			k->o.backoff_max_ms = opts->backoff_max_ms;
+		if (opts->max_response > 0)
+			k->o.max_response = opts->max_response;
 	}
 	pthread_mutex_init(&k->mu, NULL);
 	return k;
@@ -113,23 +117,9 @@ static size_t
 on_body(char *p, size_t sz, size_t n, void *ud)
 {
 	struct kube_conn *c = ud;
-	size_t add = sz * n;
 
-	if (c->len + add + 1 > c->cap) {
-		size_t ncap = c->cap ? c->cap : 16384;
-		char *nb;
-
-		while (ncap < c->len + add + 1)
-			ncap *= 2;
-		if ((nb = realloc(c->buf, ncap)) == NULL)
-			return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
-		c->buf = nb;
-		c->cap = ncap;
-	}
-	memcpy(c->buf + c->len, p, add);
-	c->len += add;
-	c->buf[c->len] = '\0';
-	return add;
+	/* 0 aborts the transfer (CURLE_WRITE_ERROR); c->body.rc says why */
+	return buf_add(&c->body, p, sz * n) == BUF_OK ? sz * n : 0;
 }
 
 static size_t
@@ -158,7 +148,7 @@ on_header(char *p, size_t sz, size_t n, void *ud)
 static int
 setup_tls(struct kube_conn *c, char *err, size_t errlen)
 {
-	const struct kube_config *cfg = c->k->cfg;
+	const struct kubeconfig *cfg = c->k->cfg;
 	CURL *h = c->h;
 	CURLcode rc = CURLE_OK;
 
@@ -210,6 +200,7 @@ kube_conn_new(struct kube_client *k, char *err, size_t errlen)
 		return NULL;
 	}
 	c->k = k;
+	buf_init(&c->body, k->o.max_response);
 	c->seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)c;
 	connect_ms = k->o.timeout_ms < 10000 ? k->o.timeout_ms : 10000;
 	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
@@ -217,6 +208,8 @@ kube_conn_new(struct kube_client *k, char *err, size_t errlen)
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, k->o.timeout_ms);
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+	/* refused from Content-Length before a byte is read, when the server sends one */
+	curl_easy_setopt(c->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)k->o.max_response);
 	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
@@ -238,7 +231,7 @@ kube_conn_free(struct kube_conn *c)
 		curl_easy_cleanup(c->h);
 	if (c->head != NULL)
 		curl_easy_cleanup(c->head);
-	free(c->buf);
+	buf_free(&c->body);
 	free(c);
 }
 
@@ -340,7 +333,7 @@ static struct curl_slist *
 build_headers(struct kube_conn *c, const char *body, const char *content_type, char *err,
     size_t errlen, int *failed)
 {
-	const struct kube_config *cfg = c->k->cfg;
+	const struct kubeconfig *cfg = c->k->cfg;
 	struct curl_slist *hl = NULL, *t;
 	char *tok = NULL, *line = NULL;
 
@@ -427,9 +420,7 @@ kube_request(struct kube_conn *c, const char *method, const char *path, const ch
 			rc = KUBE_TRANSPORT;
 			goto out;
 		}
-		c->len = 0;
-		if (c->buf != NULL)
-			c->buf[0] = '\0';
+		buf_reset(&c->body);
 		c->retry_after_s = -1;
 		curl_easy_setopt(c->h, CURLOPT_URL, url);
 		curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hl);
@@ -448,6 +439,17 @@ kube_request(struct kube_conn *c, const char *method, const char *path, const ch
 		pthread_mutex_lock(&k->mu);
 		k->requests++;
 		pthread_mutex_unlock(&k->mu);
+		if (cc == CURLE_FILESIZE_EXCEEDED || (cc == CURLE_WRITE_ERROR &&
+		    c->body.rc == BUF_TOOBIG)) {
+			snprintf(msg, sizeof(msg), "response larger than %zu bytes", k->o.max_response);
+			rc = KUBE_API_ERROR;	/* the same request would get the same answer */
+			break;
+		}
+		if (cc == CURLE_WRITE_ERROR && c->body.rc == BUF_NOMEM) {
+			snprintf(err, errlen, "%s %s: out of memory", method, path);
+			rc = KUBE_NOMEM;
+			goto out;
+		}
 		if (cc != CURLE_OK) {
 			snprintf(msg, sizeof(msg), "%s", curl_easy_strerror(cc));
 			rc = KUBE_TRANSPORT;
@@ -466,12 +468,8 @@ kube_request(struct kube_conn *c, const char *method, const char *path, const ch
 				k->writes++;
 				pthread_mutex_unlock(&k->mu);
 			}
-			if (resp_body != NULL && c->buf != NULL) {
-				/* Hand the buffer over instead of copying a page of hosts. */
-				*resp_body = c->buf;
-				c->buf = NULL;
-				c->len = c->cap = 0;
-			} else if (resp_body != NULL && (*resp_body = strdup("")) == NULL) {
+			/* Hand the buffer over instead of copying a page of hosts. */
+			if (resp_body != NULL && (*resp_body = buf_take(&c->body, NULL)) == NULL) {
 				snprintf(err, errlen, "out of memory");
 				rc = KUBE_NOMEM;
 				goto out;
@@ -479,7 +477,7 @@ kube_request(struct kube_conn *c, const char *method, const char *path, const ch
 			rc = KUBE_OK;
 			goto out;
 		}
-		kube_status_message(c->buf, status, msg, sizeof(msg));
+		kube_status_message(c->body.data, status, msg, sizeof(msg));
 		if (status == 409) {
 			rc = KUBE_CONFLICT;
 			break;

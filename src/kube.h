@@ -21,16 +21,22 @@ struct kube_client;
 /* One per worker thread: a reused curl easy handle (keeps the connection alive). */
 struct kube_conn;
 
+/* The largest response body a client takes by default. A page of hosts is a few MiB; an API
+ * server that sends more is misbehaving, and the job's memory must not follow it. */
+#define KUBE_DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
+
 struct kube_client_opts {
 	long timeout_ms;	/* per request (default 30000) */
 	int max_attempts;	/* tries per request for retryable failures (default 6) */
 	long backoff_base_ms;	/* first backoff (default 200), doubled each try with jitter */
 	long backoff_max_ms;	/* cap per wait, also caps Retry-After (default 10000) */
+	size_t max_response;	/* larger response bodies fail the request, KUBE_API_ERROR with
+				 * err saying so, without retries (default KUBE_DEFAULT_MAX_RESPONSE) */
 };
 
 /* cfg is borrowed and must outlive the client. opts may be NULL for the defaults.
  * Returns NULL with err on failure. Free with kube_client_free(). */
-struct kube_client *kube_client_new(const struct kube_config *cfg,
+struct kube_client *kube_client_new(const struct kubeconfig *cfg,
     const struct kube_client_opts *opts, char *err, size_t errlen);
 void kube_client_free(struct kube_client *k);
 

@@ -12,14 +12,17 @@
 #include <openssl/evp.h>
 #include <yaml.h>
 
-static struct kube_config *
+#include "buf.h"
+#include "io.h"
+
+static struct kubeconfig *
 config_new(void)
 {
-	return calloc(1, sizeof(struct kube_config));
+	return calloc(1, sizeof(struct kubeconfig));
 }
 
 void
-kubeconfig_free(struct kube_config *c)
+kubeconfig_free(struct kubeconfig *c)
 {
 	if (c == NULL)
 		return;
@@ -249,7 +252,7 @@ merged_entry(struct kc_doc *docs, size_t n, const char *list, const char *kind, 
 }
 
 static int
-fill_from_docs(struct kc_doc *docs, size_t n, const char *context, struct kube_config *c,
+fill_from_docs(struct kc_doc *docs, size_t n, const char *context, struct kubeconfig *c,
     char *err, size_t errlen)
 {
 	struct kc_doc *cd, *kd = NULL, *ud = NULL;
@@ -373,10 +376,10 @@ docs_free(struct kc_doc *docs, size_t n)
 
 /* The kube_config the loaded docs give, or -1 with one line in err. */
 static int
-config_from_docs(struct kc_doc *docs, size_t n, const char *context, struct kube_config **out,
+config_from_docs(struct kc_doc *docs, size_t n, const char *context, struct kubeconfig **out,
     char *err, size_t errlen)
 {
-	struct kube_config *c;
+	struct kubeconfig *c;
 	size_t i;
 
 	for (i = 0; i < n && docs[i].root == NULL; i++)
@@ -400,7 +403,7 @@ config_from_docs(struct kc_doc *docs, size_t n, const char *context, struct kube
 
 int
 kubeconfig_parse(const char *buf, size_t len, const char *dir, const char *context,
-    struct kube_config **out, char *err, size_t errlen)
+    struct kubeconfig **out, char *err, size_t errlen)
 {
 	struct kc_doc d = { .dir = NULL };
 	int rc = -1;
@@ -417,7 +420,8 @@ kubeconfig_parse(const char *buf, size_t len, const char *dir, const char *conte
 }
 
 /* Kubeconfigs are small; anything this large is not one. */
-#define KUBECONFIG_MAX (16 * 1024 * 1024)
+#define KUBECONFIG_MAX ((size_t)16 << 20)
+#define KUBECONFIG_MAX_TEXT "16 MiB"
 /* More files than anyone lists in $KUBECONFIG. */
 #define KUBECONFIG_MAX_FILES 64
 
@@ -426,30 +430,18 @@ static int
 doc_load_file(struct kc_doc *d, const char *path, char *err, size_t errlen)
 {
 	FILE *f;
-	char *buf = NULL, *slash, e[256];
-	size_t len = 0, cap = 0, n;
+	struct buf text;
+	char *slash, e[256];
 	int rc = -1;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "kubeconfig %s: %s", path, strerror(errno));
 		return -1;
 	}
-	do {
-		if (len == cap) {
-			char *nb;
-
-			cap = cap ? cap * 2 : 8192;
-			if (cap > KUBECONFIG_MAX || (nb = realloc(buf, cap)) == NULL) {
-				snprintf(err, errlen, "kubeconfig %s: too large or out of memory", path);
-				goto out;
-			}
-			buf = nb;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	if (ferror(f)) {
-		snprintf(err, errlen, "kubeconfig %s: read error", path);
+	buf_init(&text, KUBECONFIG_MAX);
+	if (io_read_all(f, &text) != 0) {
+		snprintf(err, errlen, "kubeconfig %s: %s", path, errno == EFBIG ?
+		    "larger than " KUBECONFIG_MAX_TEXT : strerror(errno));
 		goto out;
 	}
 	if ((d->dir = strdup(path)) == NULL) {
@@ -465,7 +457,7 @@ doc_load_file(struct kc_doc *d, const char *path, char *err, size_t errlen)
 	} else {
 		*slash = '\0';
 	}
-	if (doc_load(d, buf, len, e, sizeof(e)) < 0) {
+	if (doc_load(d, text.data != NULL ? text.data : "", text.len, e, sizeof(e)) < 0) {
 		snprintf(err, errlen, "kubeconfig %s: %s", path, e);
 		one_line(err);
 		goto out;
@@ -473,7 +465,7 @@ doc_load_file(struct kc_doc *d, const char *path, char *err, size_t errlen)
 	rc = 0;
 out:
 	fclose(f);
-	free(buf);
+	buf_free(&text);
 	return rc;
 }
 
@@ -482,7 +474,7 @@ out:
  * them in errors and in the source. */
 static int
 load_files(const char *const *paths, size_t n, const char *label, const char *context,
-    struct kube_config **out, char *err, size_t errlen)
+    struct kubeconfig **out, char *err, size_t errlen)
 {
 	struct kc_doc docs[KUBECONFIG_MAX_FILES];
 	char e[512], *src = NULL;
@@ -518,7 +510,7 @@ out:
 }
 
 int
-kubeconfig_load_file(const char *path, const char *context, struct kube_config **out, char *err,
+kubeconfig_load_file(const char *path, const char *context, struct kubeconfig **out, char *err,
     size_t errlen)
 {
 	return load_files(&path, 1, path, context, out, err, errlen);
@@ -527,7 +519,7 @@ kubeconfig_load_file(const char *path, const char *context, struct kube_config *
 /* $KUBECONFIG: a ':'-separated list. As in kubectl, empty entries and files that do not exist
  * are passed over; the rest are merged. */
 static int
-load_env_list(const char *list, const char *context, struct kube_config **out, char *err,
+load_env_list(const char *list, const char *context, struct kubeconfig **out, char *err,
     size_t errlen)
 {
 	const char *paths[KUBECONFIG_MAX_FILES];
@@ -590,11 +582,11 @@ kubeconfig_read_token(const char *path, char *err, size_t errlen)
 }
 
 int
-kubeconfig_load_incluster(const char *sa_dir, struct kube_config **out, char *err, size_t errlen)
+kubeconfig_load_incluster(const char *sa_dir, struct kubeconfig **out, char *err, size_t errlen)
 {
 	const char *host = getenv("KUBERNETES_SERVICE_HOST");
 	const char *port = getenv("KUBERNETES_SERVICE_PORT");
-	struct kube_config *c = NULL;
+	struct kubeconfig *c = NULL;
 	struct stat st;
 	char *ns = NULL, e[256];
 
@@ -652,7 +644,7 @@ fail:
 }
 
 int
-kubeconfig_load(const struct kubeconfig_opts *opts, struct kube_config **out, char *err,
+kubeconfig_load(const struct kubeconfig_opts *opts, struct kubeconfig **out, char *err,
     size_t errlen)
 {
 	const char *env = getenv("KUBECONFIG"), *home = getenv("HOME");
@@ -661,7 +653,7 @@ kubeconfig_load(const struct kubeconfig_opts *opts, struct kube_config **out, ch
 
 	*out = NULL;
 	if (opts->server != NULL) {
-		struct kube_config *c;
+		struct kubeconfig *c;
 
 		if (server_ok(opts->server, err, errlen) < 0)
 			return -1;

@@ -17,7 +17,7 @@ struct kubeconfig_opts {
 
 /* Everything a client needs to talk to one API server. All strings are owned by the struct
  * and freed by kubeconfig_free(); NULL when absent. Blobs (*_data) hold decoded bytes. */
-struct kube_config {
+struct kubeconfig {
 	char *server;		/* base URL without trailing slash */
 	char *namespace;	/* context's or service account's namespace, NULL if none */
 	char *source;		/* human-readable origin: "kubeconfig /path context X", ... */
@@ -41,26 +41,26 @@ struct kube_config {
  * relative paths against the directory of the file that gave them), else ~/.kube/config when it
  * exists, else in-cluster (KUBERNETES_SERVICE_HOST/PORT and the service-account directory).
  * On success *out is owned by the caller (kubeconfig_free). Returns 0, or -1 with one line in err. */
-int kubeconfig_load(const struct kubeconfig_opts *opts, struct kube_config **out, char *err,
+int kubeconfig_load(const struct kubeconfig_opts *opts, struct kubeconfig **out, char *err,
     size_t errlen);
 
 /* Parse one kubeconfig file; context NULL means its current-context. Relative file paths in it
  * are resolved against the file's directory, as kubectl does. */
-int kubeconfig_load_file(const char *path, const char *context, struct kube_config **out,
+int kubeconfig_load_file(const char *path, const char *context, struct kubeconfig **out,
     char *err, size_t errlen);
 
 /* Parse kubeconfig text (buf need not be NUL-terminated); relative paths are resolved against
  * dir (NULL: left as written). Same contract as kubeconfig_load_file. */
 int kubeconfig_parse(const char *buf, size_t len, const char *dir, const char *context,
-    struct kube_config **out, char *err, size_t errlen);
+    struct kubeconfig **out, char *err, size_t errlen);
 
 /* In-cluster configuration from the environment and sa_dir (NULL: env override or default). */
-int kubeconfig_load_incluster(const char *sa_dir, struct kube_config **out, char *err,
+int kubeconfig_load_incluster(const char *sa_dir, struct kubeconfig **out, char *err,
     size_t errlen);
 
 /* Read a token file, trimming surrounding whitespace. Returns a malloc'd string or NULL (err). */
 char *kubeconfig_read_token(const char *path, char *err, size_t errlen);
 
-void kubeconfig_free(struct kube_config *c);
+void kubeconfig_free(struct kubeconfig *c);
 
 #endif

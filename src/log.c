@@ -6,7 +6,11 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "io.h"
 #include "log.h"
+
+/* What every line holds besides its message and fields: the keys, the time and the level. */
+#define LINE_FIXED 256
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -49,75 +53,80 @@ format_time(char *buf, size_t len)
 	snprintf(buf, len, "%s.%03ldZ", sec, ts.tv_nsec / 1000000L);
 }
 
-static void
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w <= 0)
-			return;	/* a log line is not worth blocking or failing over */
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 /* {"time":...,"level":...,"msg":... : the start every line shares. */
 static void
-line_begin(struct codec_buf *line, enum log_level level, const char *msg)
+line_begin(struct buf *line, enum log_level level, const char *msg)
 {
 	char when[48];
 
 	format_time(when, sizeof(when));
-	codec_buf_raw(line, "{\"time\":");
-	codec_buf_string(line, when);
-	codec_buf_raw(line, ",\"level\":");
-	codec_buf_string(line, log_level_str(level));
-	codec_buf_raw(line, ",\"msg\":");
-	codec_buf_string(line, msg);
+	buf_addstr(line, "{\"time\":");
+	codec_add_string(line, when);
+	buf_addstr(line, ",\"level\":");
+	codec_add_string(line, log_level_str(level));
+	buf_addstr(line, ",\"msg\":");
+	codec_add_string(line, msg);
 }
 
 static void
-line_field(struct codec_buf *line, const char *key)
+line_field(struct buf *line, const char *key)
 {
-	codec_buf_raw(line, ",");
-	codec_buf_string(line, key);
-	codec_buf_raw(line, ":");
+	buf_addstr(line, ",");
+	codec_add_string(line, key);
+	buf_addstr(line, ":");
+}
+
+/* The most a field adds, escaped as it may be: caps are sized so that escaping never passes them,
+ * and a line is never cut. */
+static size_t
+field_max(const char *key, size_t value_max)
+{
+	return 2 + codec_string_max(key) + value_max;
 }
 
 /* Close the line and write it with its newline in one write(2), so that concurrent lines never
  * interleave. */
 static void
-line_end(const struct logger *lg, struct codec_buf *line)
+line_end(const struct logger *lg, struct buf *line)
 {
-	char *text;
-	size_t len;
-
-	codec_buf_raw(line, "}\n");
-	if ((text = codec_buf_take(line, &len)) != NULL)
-		write_all(lg->fd, text, len);
-	free(text);
+	buf_addstr(line, "}\n");
+	/* a log line is not worth failing over: a line that cannot be written is dropped */
+	if (line->rc == BUF_OK)
+		(void)io_write_all(lg->fd, line->data, line->len);
+	buf_free(line);
 }
 
 void
 log_write(const struct logger *lg, enum log_level level, const char *msg, json_object *fields)
 {
-	struct codec_buf line = CODEC_BUF_INIT;
+	struct buf line;
+	size_t max;
+	const char *text;
 
 	if (!log_enabled(lg, level))
 		goto out;
+	max = LINE_FIXED + codec_string_max(msg);
+	if (fields != NULL) {
+		json_object_object_foreach(fields, key, val) {
+			text = json_object_to_json_string_ext(val,
+			    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+			if (text == NULL)
+				goto out;	/* out of memory: no half line */
+			max += field_max(key, strlen(text));
+		}
+	}
+	buf_init(&line, max);
 	line_begin(&line, level, msg);
 	if (fields != NULL) {
 		json_object_object_foreach(fields, key, val) {
-			const char *text = json_object_to_json_string_ext(val,
+			text = json_object_to_json_string_ext(val,
 			    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-
 			if (text == NULL) {
-				line.failed = 1;	/* out of memory: no half line */
-				break;
+				buf_free(&line);
+				goto out;
 			}
 			line_field(&line, key);
-			codec_buf_raw(&line, text);
+			buf_addstr(&line, text);
 		}
 	}
 	line_end(lg, &line);
@@ -129,15 +138,20 @@ void
 log_strings(const struct logger *lg, enum log_level level, const char *msg,
     const char *const *pairs, size_t npairs)
 {
-	struct codec_buf line = CODEC_BUF_INIT;
-	size_t i;
+	struct buf line;
+	size_t i, max;
 
 	if (!log_enabled(lg, level))
 		return;
+	max = LINE_FIXED + codec_string_max(msg);
+	for (i = 0; i < npairs; i++)
+		max += field_max(pairs[2 * i], pairs[2 * i + 1] != NULL ?
+		    codec_string_max(pairs[2 * i + 1]) : 2);
+	buf_init(&line, max);
 	line_begin(&line, level, msg);
 	for (i = 0; i < npairs; i++) {
 		line_field(&line, pairs[2 * i]);
-		codec_buf_string(&line, pairs[2 * i + 1] != NULL ? pairs[2 * i + 1] : "");
+		codec_add_string(&line, pairs[2 * i + 1] != NULL ? pairs[2 * i + 1] : "");
 	}
 	line_end(lg, &line);
 }

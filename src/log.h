@@ -5,11 +5,12 @@
 #include <stddef.h>
 #include <json-c/json.h>
 
+/* LOG_LEVEL_*, not LOG_*: <syslog.h> takes LOG_DEBUG, LOG_INFO and LOG_WARNING. */
 enum log_level {
-	LOG_DEBUG = 0,
-	LOG_INFO,
-	LOG_WARN,
-	LOG_ERROR
+	LOG_LEVEL_DEBUG = 0,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_ERROR
 };
 
 /* The logger is configured once at start and only read afterwards, so workers share it freely. */
@@ -32,7 +33,7 @@ void log_write(const struct logger *lg, enum log_level level, const char *msg, j
 
 /* A line whose fields are all strings: pairs holds npairs key/value pairs (2 * npairs strings,
  * values may be NULL for ""); keys distinct, and none of time, level, msg. Written straight out
- * (codec_buf), no json-c objects: the webhook writes one for every rewrite. */
+ * (codec_add_string), no json-c objects: the webhook writes one for every rewrite. */
 void log_strings(const struct logger *lg, enum log_level level, const char *msg,
     const char *const *pairs, size_t npairs);
 

@@ -17,7 +17,8 @@ enum review_field {
 enum review_action {
 	REVIEW_REWRITE = 0,	/* patched */
 	REVIEW_WOULD_REWRITE,	/* --mode warn: reported, not patched */
-	REVIEW_WITHHOLD		/* not patched: would make the operator deprovision the host */
+	REVIEW_WITHHOLD,	/* not patched: would make the operator deprovision the host */
+	REVIEW_ACTION_COUNT
 };
 
 /* The request's overall outcome, for metrics. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "certs.h"
+#include "codec.h"
 #include "commands.h"
 
 static const char certs_usage[] =
@@ -198,7 +199,7 @@ run_make(const struct certs_args *a)
 		fprintf(stderr, "bmhguard certs: %s\n", err);
 		goto out;
 	}
-	if (!(bundle = certs_base64(b.ca_pem, strlen(b.ca_pem)))) {
+	if (!(bundle = codec_base64(b.ca_pem, strlen(b.ca_pem)))) {
 		fprintf(stderr, "bmhguard certs: out of memory\n");
 		goto out;
 	}

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "commands.h"
+#include "io.h"
 #include "policy.h"
 #include "review.h"
 
@@ -22,49 +24,18 @@ review_usage(FILE *f)
 	    "  -h, --help                 this help\n", policy_flags_help(), REVIEW_DEFAULT_MAX_BODY);
 }
 
-/* Read all of f, refusing more than limit bytes. Caller frees *out. */
+/* Read all of f, refusing more than b's cap. Returns 0, or -1 with one line in err. */
 static int
-read_limited(FILE *f, size_t limit, char **out, size_t *outlen, char *err, size_t errlen)
+read_input(FILE *f, struct buf *b, char *err, size_t errlen)
 {
-	size_t cap = 65536, len = 0, n;
-	char *buf = malloc(cap), *grown;
-
-	if (buf == NULL)
-		goto nomem;
-	for (;;) {
-		if (len == cap) {
-			if (cap > limit) {
-				snprintf(err, errlen, "input larger than %zu bytes (see --max-body)",
-				    limit);
-				free(buf);
-				return -1;
-			}
-			if ((grown = realloc(buf, cap * 2)) == NULL)
-				goto nomem;
-			buf = grown;
-			cap *= 2;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f)) {
+	if (io_read_all(f, b) == 0)
+		return 0;
+	if (errno == EFBIG)
+		snprintf(err, errlen, "input larger than %zu bytes (see --max-body)", b->max);
+	else if (errno == ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	else
 		snprintf(err, errlen, "reading input: %s", strerror(errno));
-		free(buf);
-		return -1;
-	}
-	if (len > limit) {
-		snprintf(err, errlen, "input larger than %zu bytes (see --max-body)", limit);
-		free(buf);
-		return -1;
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-nomem:
-	free(buf);
-	snprintf(err, errlen, "out of memory");
 	return -1;
 }
 
@@ -89,11 +60,13 @@ cmd_review(int argc, char **argv)
 {
 	struct policy *p = policy_new();
 	struct review_result res;
-	size_t limit = REVIEW_DEFAULT_MAX_BODY, len = 0, k;
-	char err[512], *body = NULL;
+	struct buf body;
+	size_t limit = REVIEW_DEFAULT_MAX_BODY, k;
+	char err[512];
 	int i = 1, rc = EXIT_USAGE, verbose = 0, r;
 
 	memset(&res, 0, sizeof(res));
+	buf_init(&body, 0);
 	if (p == NULL) {
 		fprintf(stderr, "bmhguard review: out of memory\n");
 		return EXIT_FAILED;
@@ -126,8 +99,9 @@ cmd_review(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (read_limited(stdin, limit, &body, &len, err, sizeof(err)) != 0 ||
-	    review_handle(p, body, len, &res, err, sizeof(err)) != 0) {
+	buf_init(&body, limit);
+	if (read_input(stdin, &body, err, sizeof(err)) != 0 ||
+	    review_handle(p, body.data ? body.data : "", body.len, &res, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bmhguard review: %s\n", err);
 		goto out;
 	}
@@ -143,7 +117,7 @@ cmd_review(int argc, char **argv)
 	rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILED;
 out:
 	review_result_free(&res);
-	free(body);
+	buf_free(&body);
 	policy_free(p);
 	return rc;
 }

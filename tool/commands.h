@@ -8,10 +8,10 @@
 #define EXIT_USAGE	2	/* bad flags, bad input, cannot start */
 
 /* argv[0] is the subcommand's name. */
-int cmd_rewrite(int argc, char **argv);	/* src/cmd_rewrite.c */
-int cmd_review(int argc, char **argv);	/* src/cmd_review.c */
-int cmd_serve(int argc, char **argv);	/* server/cmd_serve.c */
-int cmd_certs(int argc, char **argv);	/* src/cmd_certs.c */
-int cmd_repair(int argc, char **argv);	/* src/cmd_repair.c */
+int cmd_rewrite(int argc, char **argv);	/* tool/cmd_rewrite.c */
+int cmd_review(int argc, char **argv);	/* tool/cmd_review.c */
+int cmd_serve(int argc, char **argv);	/* tool/cmd_serve.c */
+int cmd_certs(int argc, char **argv);	/* tool/cmd_certs.c */
+int cmd_repair(int argc, char **argv);	/* tool/cmd_repair.c */
 
 #endif

@@ -171,22 +171,6 @@ test_validation(void)
 	CHECK(certs_check_dns_name("Upper.Example.COM", err, sizeof(err)) == 0, "upper case accepted");
 }
 
-static void
-test_base64(void)
-{
-	static const struct { const char *in, *out; } v[] = {
-		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foobar", "Zm9vYmFy" },
-	};
-	size_t i;
-	char *s;
-
-	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		s = certs_base64(v[i].in, strlen(v[i].in));
-		CHECK_STR(s, v[i].out, "base64 '%s' (RFC 4648 vector)", v[i].in);
-		free(s);
-	}
-}
-
 static mode_t
 mode_of(const char *dir, const char *name)
 {
@@ -244,7 +228,6 @@ main(void)
 	test_make_and_check(CERTS_KEY_RSA, "RSA 2048");
 	test_failures();
 	test_validation();
-	test_base64();
 	test_write();
 	return CHECK_DONE();
 }

@@ -356,7 +356,7 @@ nested(int n, enum shape shape)
 /* Nesting is counted in open containers, at most CODEC_MAX_DEPTH. Only shapes on which
  * codec_parse agrees: json-c also counts a non-container value inside the innermost container
  * as a level, so it refuses 32 arrays around a 1 ([[...[1]...]]) where codec_parse_fields, as
- * written, accepts it; that is left to the differential fuzzer (src/codec_fuzz.c). */
+ * written, accepts it; that is left to the differential fuzzer (fuzz/codec_fuzz.c). */
 static void
 test_nesting(void)
 {
@@ -737,16 +737,16 @@ test_beyond_simdjson(void)
 	    "beyond simdjson: the refusal names the byte of NaN: %s", err);
 }
 
-/* codec_buf writes strings exactly as json-c does (the response and log lines were json-c's). */
+/* codec_add_string writes strings exactly as json-c does (the response and log lines were json-c's). */
 static void
-test_buf(void)
+test_writer(void)
 {
 	static const char *const samples[] = { "", "plain", "quote \" and backslash \\ and /",
 		"\x01\x02\x07\b\t\n\x0b\f\r\x0e\x1f\x7f", "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80",
 		"\\u0000 is text here", "ends with a backslash \\" };
-	struct codec_buf b = CODEC_BUF_INIT;
+	struct buf b;
 	char every[256], *text;
-	size_t i, len, same = 0, total = 0;
+	size_t i, len, same = 0, total = 0, within = 0;
 	json_object *str;
 	int c;
 
@@ -760,25 +760,36 @@ test_buf(void)
 		str = json_object_new_string(s);
 		want = json_object_to_json_string_ext(str, JSON_C_TO_STRING_PLAIN |
 		    JSON_C_TO_STRING_NOSLASHESCAPE);
-		codec_buf_string(&b, s);
-		text = codec_buf_take(&b, &len);
+		buf_init(&b, codec_string_max(s));
+		codec_add_string(&b, s);
+		text = buf_take(&b, &len);
 		total++;
 		if (text != NULL && len == strlen(want) && strcmp(text, want) == 0)
 			same++;
 		else
 			printf("# json-c %s\n# ours   %s\n", want, text ? text : "(null)");
+		if (text != NULL)
+			within++;
 		free(text);
 		json_object_put(str);
 	}
-	CHECK(same == total, "buf: %zu of %zu strings written as json-c writes them", same, total);
+	CHECK(same == total, "writer: %zu of %zu strings written as json-c writes them", same, total);
+	CHECK(within == total, "writer: %zu of %zu strings fit codec_string_max", within, total);
 
-	codec_buf_raw(&b, "{\"k\":");
-	codec_buf_string(&b, "v\n");
-	codec_buf_raw(&b, "}");
-	text = codec_buf_take(&b, &len);
+	/* the worst case, every byte escaped to \u00xx, fits the bound exactly */
+	buf_init(&b, codec_string_max("\x01\x01\x01"));
+	CHECK(codec_add_string(&b, "\x01\x01\x01") == BUF_OK && b.len == 20 && b.len == b.max,
+	    "writer: three control bytes are 20 bytes, codec_string_max: %zu of %zu", b.len, b.max);
+	buf_free(&b);
+
+	buf_init(&b, 64);
+	buf_addstr(&b, "{\"k\":");
+	codec_add_string(&b, "v\n");
+	buf_addstr(&b, "}");
+	text = buf_take(&b, &len);
 	CHECK(text != NULL && len == 11 && strcmp(text, "{\"k\":\"v\\n\"}") == 0,
-	    "buf: raw and string appends in order: %s", text ? text : "(null)");
-	CHECK(b.data == NULL && b.len == 0 && !b.failed, "buf: empty after take");
+	    "writer: raw and string appends in order: %s", text ? text : "(null)");
+	CHECK(b.data == NULL && b.len == 0 && b.rc == BUF_OK, "writer: empty after take");
 	free(text);
 
 	/* a long string grows the buffer past its first allocation */
@@ -788,18 +799,49 @@ test_buf(void)
 		memset(big, 'x', 100000);
 		big[100000] = '\0';
 		big[50000] = '"';
-		codec_buf_string(&b, big);
-		text = codec_buf_take(&b, &len);
+		buf_init(&b, codec_string_max(big));
+		codec_add_string(&b, big);
+		text = buf_take(&b, &len);
 		CHECK(text != NULL && len == 100003 && text[50001] == '\\' && text[50002] == '"',
-		    "buf: a 100000-byte string with a quote inside: %zu bytes", len);
+		    "writer: a 100000-byte string with a quote inside: %zu bytes", len);
 		free(text);
+
+		/* and a cap below it is an error, not a cut string */
+		buf_init(&b, 100002);
+		CHECK(codec_add_string(&b, big) == BUF_TOOBIG && buf_take(&b, &len) == NULL && len == 0,
+		    "writer: a string over the cap fails whole");
 		free(big);
 	}
 
-	b.failed = 1;
-	codec_buf_raw(&b, "{}");
-	CHECK(codec_buf_take(&b, &len) == NULL && len == 0,
-	    "buf: after a failed append, take gives NULL");
+	buf_init(&b, 16);
+	codec_add_string(&b, "0123456789abcdef");
+	buf_addstr(&b, "{}");
+	CHECK(buf_take(&b, &len) == NULL && len == 0,
+	    "writer: after a failed append, take gives NULL");
+}
+
+/* RFC 4648 section 10 vectors, and one line however long (the caBundle form). */
+static void
+test_base64(void)
+{
+	static const struct { const char *in, *out; } v[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg==" },
+		{ "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+	char big[200], *s;
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		s = codec_base64(v[i].in, strlen(v[i].in));
+		CHECK(s != NULL && strcmp(s, v[i].out) == 0, "base64 '%s' is '%s': %s", v[i].in,
+		    v[i].out, s ? s : "(null)");
+		free(s);
+	}
+	memset(big, 'a', sizeof(big));
+	s = codec_base64(big, sizeof(big));
+	CHECK(s != NULL && strlen(s) == 268 && strchr(s, '\n') == NULL,
+	    "base64 of 200 bytes is one line of 268");
+	free(s);
 }
 
 int
@@ -815,7 +857,8 @@ main(void)
 	test_bad_paths();
 	test_big();
 	test_beyond_simdjson();
-	test_buf();
+	test_writer();
+	test_base64();
 	test_free();
 	test_reference();
 	return CHECK_DONE();

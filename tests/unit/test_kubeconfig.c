@@ -79,7 +79,7 @@ static const char *full =
 static void
 test_current_context(void)
 {
-	struct kube_config *c = NULL;
+	struct kubeconfig *c = NULL;
 	char err[256] = "";
 	const char *p = write_file("config", full);
 
@@ -101,7 +101,7 @@ test_current_context(void)
 static void
 test_named_context(void)
 {
-	struct kube_config *c = NULL;
+	struct kubeconfig *c = NULL;
 	char err[256] = "", want[600];
 	const char *p = write_file("config2", full);
 
@@ -123,7 +123,7 @@ test_named_context(void)
 static void
 expect_error(const char *text, const char *context, const char *needle, const char *what)
 {
-	struct kube_config *c = NULL;
+	struct kubeconfig *c = NULL;
 	char err[512] = "";
 	const char *p = write_file("bad", text);
 	int rc = kubeconfig_load_file(p, context, &c, err, sizeof(err));
@@ -136,7 +136,7 @@ expect_error(const char *text, const char *context, const char *needle, const ch
 static void
 test_errors(void)
 {
-	struct kube_config *c = NULL;
+	struct kubeconfig *c = NULL;
 	char err[512] = "";
 
 	expect_error(full, "nosuch", "context 'nosuch' not found", "unknown context");
@@ -160,7 +160,7 @@ static void
 test_load_order(void)
 {
 	struct kubeconfig_opts o = { 0 };
-	struct kube_config *c = NULL;
+	struct kubeconfig *c = NULL;
 	char err[512] = "", env[1200], home[600];
 	const char *p = write_file("config3", full);
 
@@ -215,7 +215,7 @@ static void
 test_incluster(void)
 {
 	struct kubeconfig_opts o = { 0 };
-	struct kube_config *c = NULL;
+	struct kubeconfig *c = NULL;
 	char err[512] = "", sa[600], home[600];
 	char *tok;
 
@@ -263,7 +263,7 @@ static void
 test_merge(void)
 {
 	struct kubeconfig_opts o = { 0 };
-	struct kube_config *c = NULL;
+	struct kubeconfig *c = NULL;
 	char err[512] = "", env[2400], a[600], b[600], sub[600];
 	const char *bad;
 

@@ -87,16 +87,16 @@ test_log(void)
 	json_object *f;
 	enum log_level lvl;
 
-	CHECK(log_parse_level("warn", &lvl) == 0 && lvl == LOG_WARN, "parse warn");
+	CHECK(log_parse_level("warn", &lvl) == 0 && lvl == LOG_LEVEL_WARN, "parse warn");
 	CHECK(log_parse_level("verbose", &lvl) < 0, "unknown level rejected");
 	if (!CHECK(pipe(fds) == 0, "pipe"))
 		return;
-	lg.min = LOG_INFO;
+	lg.min = LOG_LEVEL_INFO;
 	lg.fd = fds[1];
-	log_simple(&lg, LOG_DEBUG, "hidden", NULL, NULL);
+	log_simple(&lg, LOG_LEVEL_DEBUG, "hidden", NULL, NULL);
 	f = json_object_new_object();
 	json_object_object_add(f, "from", json_object_new_string("http://10.0.0.1/\"x\"\n"));
-	log_write(&lg, LOG_WARN, "withheld", f);
+	log_write(&lg, LOG_LEVEL_WARN, "withheld", f);
 	close(fds[1]);
 	n = read(fds[0], buf, sizeof(buf) - 1);
 	close(fds[0]);
