@@ -7,13 +7,17 @@
 #include <json-c/json.h>
 
 #include "policy.h"
-#include "repair.h"
+#include "repair_plan.h"
+#include "statusann.h"
 
 /*
  * Beyond "no crash, no sanitizer report, no leak": the plan's safety rules hold for any host.
  * The pause is removed only by a plan that leaves spec and status urls equal; someone else's
- * pause is never removed; transient hosts are never touched; every step body is JSON carrying
- * the resourceVersion.
+ * pause is never removed, and a host under a pause not handed over is never written; transient
+ * hosts are never touched; a plan that changes spec leaves the status annotation's url equal to
+ * the new spec url (or the annotation has none); every step body is JSON carrying the
+ * resourceVersion. The first input byte picks whether the pause "true" is handed over and
+ * whether the plan adopts a pause put on mid-repair.
  */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -31,7 +35,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static const char *
-after(const char *new_url, const char *old)
+after_url(const char *new_url, const char *old)
 {
 	return new_url != NULL ? new_url : old != NULL ? old : "";
 }
@@ -61,14 +65,52 @@ check_bodies(const struct repair_plan *plan, const char *rv)
 	}
 }
 
+/* The url a status restored from the annotation text would carry, or NULL when it has none. */
+static const char *
+annotation_url(struct json_object **holder, const char *text)
+{
+	struct json_object *o, *v;
+
+	*holder = text ? json_tokener_parse(text) : NULL;
+	o = *holder;
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "provisioning", &v) ||
+	    !json_object_is_type(v, json_type_object) || !json_object_object_get_ex(v, "image", &v) ||
+	    !json_object_is_type(v, json_type_object) || !json_object_object_get_ex(v, "url", &v) ||
+	    !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static void
+check_annotation(const struct repair_plan *plan, const struct repair_host *h)
+{
+	struct json_object *holder;
+	const char *after = plan->new_annotation ? plan->new_annotation : h->status_annotation;
+	const char *url = annotation_url(&holder, after);
+
+	if (url != NULL && strcmp(url, after_url(plan->new_spec_url, h->spec_url)) != 0)
+		abort();	/* a move would restore a status that differs from spec */
+	json_object_put(holder);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s = malloc(size + 1), err[256];
+	static const char *const handed[] = { "true" };
+	char *s, err[256];
 	struct repair_host h;
 	struct repair_plan plan;
+	struct repair_rules rules = { pol, handed, 0 };
+	int adopt;
 
-	if (s == NULL)
+	if (size < 1)
+		return 0;
+	rules.nhanded = data[0] & 1;
+	adopt = (data[0] >> 1) & 1;
+	data++;
+	size--;
+	if ((s = malloc(size + 1)) == NULL)
 		return 0;
 	memcpy(s, data, size);
 	s[size] = '\0';
@@ -76,13 +118,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(s);
 		return 0;
 	}
-	if (repair_plan(pol, &h, &plan) != 0)
+	if (repair_plan(&rules, &h, adopt, &plan) != 0)
 		abort();
+	if (h.pause != NULL && !adopt && !repair_pause_handed(&rules, h.pause) && plan.steps != 0)
+		abort();	/* wrote under someone else's pause */
+	if (plan.steps & (REPAIR_STEP_SPEC | REPAIR_STEP_STATUS))
+		check_annotation(&plan, &h);
 	if (plan.steps & REPAIR_STEP_UNPAUSE) {
 		if (h.pause != NULL && strcmp(h.pause, REPAIR_PAUSE_VALUE) != 0)
 			abort();	/* someone else's pause */
-		if (strcmp(after(plan.new_spec_url, h.spec_url),
-		    after(plan.new_status_url, h.status_url)) != 0)
+		if (strcmp(after_url(plan.new_spec_url, h.spec_url),
+		    after_url(plan.new_status_url, h.status_url)) != 0)
 			abort();	/* would unpause with spec != status */
 		if (!(plan.steps & REPAIR_STEP_READBACK) && plan.action != REPAIR_RESUME)
 			abort();

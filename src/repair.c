@@ -1,9 +1,10 @@
-/* repair.c - plan and apply the runbook's BareMetalHost image-URL repair, safely and resumably. */
+/* repair.c - run the repair over a selection of BareMetalHosts: list, plan, write, report, wait. */
 #include "repair.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,392 +12,137 @@
 
 #include <json-c/json.h>
 
+#include "kevent.h"
+#include "str.h"
+
 #define API_PREFIX "/apis/metal3.io/v1alpha1"
+#define SSAR_PATH "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 #define MERGE_PATCH "application/merge-patch+json"
-#define RV_PLACEHOLDER "<from previous response>"
 #define QUEUE_CAP 64
+#define BACKOFF_BASE_MS 25L
+#define BACKOFF_MAX_MS 2000L
+#define UNPAUSE_TRIES 5
+#define LIST_RESTARTS_MAX 5
+/* A list longer than this many pages is not a fleet but a server repeating itself. */
+#define LIST_PAGES_MAX 20000
 
-/* ---------------------------------------------------------------- host view */
+/* A read back whose spec and status urls differ: re-read and re-plan, as after a 409. */
+#define READBACK_MISMATCH ((enum kube_rc)100)
 
-static struct json_object *
-jpath(struct json_object *o, ...)
+static long
+now_ms(void)
 {
-	va_list ap;
-	const char *k;
+	struct timespec ts;
 
-	va_start(ap, o);
-	while (o != NULL && (k = va_arg(ap, const char *)) != NULL) {
-		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, k, &o))
-			o = NULL;
-	}
-	va_end(ap);
-	return o;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Strings only; a missing key, null or non-string gives NULL. */
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	if (ms > 0)
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+}
+
 static int
-jdup(struct json_object *o, char **out)
+ours(const char *pause)
 {
-	*out = NULL;
-	if (o == NULL || !json_object_is_type(o, json_type_string))
-		return 0;
-	*out = strdup(json_object_get_string(o));
-	return *out == NULL ? -1 : 0;
+	return pause != NULL && strcmp(pause, REPAIR_PAUSE_VALUE) == 0;
 }
 
-void
-repair_host_clear(struct repair_host *h)
+/* ---------------------------------------------------------------- access */
+
+/* The writes a run may make; each is checked before the first one. */
+static const struct access_need {
+	const char *verb, *group, *resource, *subresource;
+	int for_events;		/* needed for Events, not for repairs */
+} access_needs[] = {
+	{ "patch", "metal3.io", "baremetalhosts", "", 0 },
+	{ "patch", "metal3.io", "baremetalhosts", "status", 0 },
+	{ "create", "events.k8s.io", "events", "", 1 },
+};
+
+static int
+access_one(struct kube_conn *c, const char *ns, const struct access_need *n, char *err,
+    size_t errlen)
 {
-	free(h->ns);
-	free(h->name);
-	free(h->rv);
-	free(h->state);
-	free(h->spec_url);
-	free(h->spec_checksum);
-	free(h->status_url);
-	free(h->status_checksum);
-	free(h->error_type);
-	free(h->error_message);
-	free(h->pause);
-	memset(h, 0, sizeof(*h));
+	struct json_object *o = json_object_new_object(), *spec, *ra, *v, *resp = NULL;
+	char *body = NULL, e[600], where[128];
+	const char *reason = "";
+	enum kube_rc rc;
+	int allowed, ret = -1;
+
+	spec = json_object_new_object();
+	ra = json_object_new_object();
+	json_object_object_add(o, "apiVersion", json_object_new_string("authorization.k8s.io/v1"));
+	json_object_object_add(o, "kind", json_object_new_string("SelfSubjectAccessReview"));
+	json_object_object_add(ra, "namespace", json_object_new_string(ns ? ns : ""));
+	json_object_object_add(ra, "verb", json_object_new_string(n->verb));
+	json_object_object_add(ra, "group", json_object_new_string(n->group));
+	json_object_object_add(ra, "resource", json_object_new_string(n->resource));
+	json_object_object_add(ra, "subresource", json_object_new_string(n->subresource));
+	json_object_object_add(spec, "resourceAttributes", ra);
+	json_object_object_add(o, "spec", spec);
+	if (ns != NULL)
+		snprintf(where, sizeof(where), "in namespace '%s'", ns);
+	else
+		snprintf(where, sizeof(where), "in every namespace (-A)");
+	rc = kube_request(c, "POST", SSAR_PATH, json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN), "application/json", &body, NULL, e, sizeof(e));
+	if (rc != KUBE_OK) {
+		snprintf(err, errlen, "cannot check whether it may %s %s%s%s %s "
+		    "(SelfSubjectAccessReview): %s; nothing was written", n->verb, n->resource,
+		    *n->subresource ? "/" : "", n->subresource, where, e);
+		goto out;
+	}
+	resp = json_tokener_parse(body);
+	allowed = resp != NULL && json_object_object_get_ex(resp, "status", &v) &&
+	    json_object_object_get_ex(v, "allowed", &v) && json_object_get_boolean(v);
+	if (allowed) {
+		ret = 0;
+		goto out;
+	}
+	if (resp != NULL && json_object_object_get_ex(resp, "status", &v) &&
+	    json_object_object_get_ex(v, "reason", &v))
+		reason = json_object_get_string(v);
+	snprintf(err, errlen, "not allowed to %s %s%s%s (group %s) %s%s%s%s; nothing was written: "
+	    "grant it (manifests/base/rbac.yaml)%s", n->verb, n->resource,
+	    *n->subresource ? "/" : "", n->subresource, n->group, where, *reason ? " (" : "",
+	    reason, *reason ? ")" : "", n->for_events ? " or run with --events=false" :
+	    " or run without --apply");
+out:
+	json_object_put(o);
+	json_object_put(resp);
+	free(body);
+	return ret;
 }
 
 int
-repair_host_from_json(struct json_object *obj, struct repair_host *h, char *err, size_t errlen)
+repair_check_access(struct kube_client *k, const struct repair_opts *o, char *err,
+    size_t errlen)
 {
-	struct json_object *md = jpath(obj, "metadata", NULL), *ec;
+	struct kube_conn *c = kube_conn_new(k, err, errlen);
+	size_t i;
 	int rc = 0;
 
-	memset(h, 0, sizeof(*h));
-	if (md == NULL || !json_object_is_type(obj, json_type_object)) {
-		snprintf(err, errlen, "object without metadata");
+	if (c == NULL)
 		return -1;
-	}
-	rc |= jdup(jpath(md, "namespace", NULL), &h->ns);
-	rc |= jdup(jpath(md, "name", NULL), &h->name);
-	rc |= jdup(jpath(md, "resourceVersion", NULL), &h->rv);
-	rc |= jdup(jpath(md, "annotations", REPAIR_PAUSE_ANNOTATION, NULL), &h->pause);
-	rc |= jdup(jpath(obj, "status", "provisioning", "state", NULL), &h->state);
-	rc |= jdup(jpath(obj, "spec", "image", "url", NULL), &h->spec_url);
-	rc |= jdup(jpath(obj, "spec", "image", "checksum", NULL), &h->spec_checksum);
-	rc |= jdup(jpath(obj, "status", "provisioning", "image", "url", NULL), &h->status_url);
-	rc |= jdup(jpath(obj, "status", "provisioning", "image", "checksum", NULL),
-	    &h->status_checksum);
-	rc |= jdup(jpath(obj, "status", "errorType", NULL), &h->error_type);
-	rc |= jdup(jpath(obj, "status", "errorMessage", NULL), &h->error_message);
-	ec = jpath(obj, "status", "errorCount", NULL);
-	h->error_count = ec != NULL ? (long)json_object_get_int64(ec) : 0;
-	if (rc != 0) {
-		repair_host_clear(h);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (h->name == NULL || h->rv == NULL) {
-		repair_host_clear(h);
-		snprintf(err, errlen, "object without metadata.name or metadata.resourceVersion");
-		return -1;
-	}
-	if (h->ns == NULL && (h->ns = strdup("default")) == NULL) {
-		repair_host_clear(h);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
+	for (i = 0; rc == 0 && i < sizeof(access_needs) / sizeof(access_needs[0]); i++) {
+		const struct access_need *n = &access_needs[i];
 
-int
-repair_host_parse(const char *json, struct repair_host *h, char *err, size_t errlen)
-{
-	struct json_object *o = json_tokener_parse(json);
-	int rc;
-
-	if (o == NULL) {
-		memset(h, 0, sizeof(*h));
-		snprintf(err, errlen, "response is not JSON");
-		return -1;
+		if (n->for_events ? !o->events : !o->apply)
+			continue;
+		rc = access_one(c, o->ns, n, err, errlen);
 	}
-	rc = repair_host_from_json(o, h, err, errlen);
-	json_object_put(o);
+	kube_conn_free(c);
 	return rc;
 }
 
-/* ---------------------------------------------------------------- plan */
-
-static int
-str_eq(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
-static int
-empty(const char *s)
-{
-	return s == NULL || *s == '\0';
-}
-
-int
-repair_state_transient(const char *state)
-{
-	static const char *const transient[] = {
-		"registering", "inspecting", "preparing", "provisioning", "deprovisioning",
-		"powering off before delete", "deleting",
-	};
-	size_t i;
-
-	for (i = 0; state != NULL && i < sizeof(transient) / sizeof(transient[0]); i++)
-		if (strcmp(state, transient[i]) == 0)
-			return 1;
-	return 0;
-}
-
-static int
-state_provisioned(const char *state)
-{
-	return str_eq(state, "provisioned") || str_eq(state, "externally provisioned");
-}
-
-/* *out = rewritten url or NULL when the rules leave it alone. */
-static int
-rewrite(const struct policy *p, const char *url, char **out)
-{
-	enum policy_verdict v;
-
-	*out = NULL;
-	if (empty(url))
-		return 0;
-	if (policy_rewrite(p, url, out, &v) < 0)
-		return -1;
-	if (v != POLICY_REWRITE) {
-		free(*out);
-		*out = NULL;
-	}
-	return 0;
-}
-
-const char *
-repair_action_str(enum repair_action a)
-{
-	switch (a) {
-	case REPAIR_NONE: return "none";
-	case REPAIR_SPEC_ONLY: return "patch-spec";
-	case REPAIR_FULL: return "repair";
-	case REPAIR_RESUME: return "resume";
-	case REPAIR_SKIP: return "skip";
-	}
-	return "?";
-}
-
-void
-repair_steps_str(unsigned steps, char *out, size_t outlen)
-{
-	static const struct { unsigned bit; const char *name; } names[] = {
-		{ REPAIR_STEP_PAUSE, "pause" }, { REPAIR_STEP_STATUS, "status" },
-		{ REPAIR_STEP_SPEC, "spec" }, { REPAIR_STEP_READBACK, "read" },
-		{ REPAIR_STEP_UNPAUSE, "resume" },
-	};
-	size_t i, n = 0;
-
-	if (outlen == 0)
-		return;
-	out[0] = '\0';
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!(steps & names[i].bit))
-			continue;
-		n += (size_t)snprintf(out + n, n < outlen ? outlen - n : 0, "%s%s", n ? "," : "",
-		    names[i].name);
-		if (n >= outlen)
-			return;
-	}
-}
-
-void
-repair_plan_clear(struct repair_plan *plan)
-{
-	free(plan->new_spec_url);
-	free(plan->new_spec_checksum);
-	free(plan->new_status_url);
-	free(plan->new_status_checksum);
-	memset(plan, 0, sizeof(*plan));
-}
-
-/* Our own pause with nothing left to fix: remove it only when spec and status agree, and never
- * in a transient state. We pause provisioned hosts only, so a transient state under our pause
- * was set by someone else, and unpausing could release a deprovisioning or a delete. */
-static void
-plan_resume(const struct repair_host *h, struct repair_plan *plan)
-{
-	if (repair_state_transient(h->state)) {
-		plan->action = REPAIR_SKIP;
-		plan->stuck = 1;
-		snprintf(plan->reason, sizeof(plan->reason), "paused by %s in transient state '%s': "
-		    "pause left in place, needs a human", REPAIR_PAUSE_VALUE, h->state);
-		return;
-	}
-	if (!empty(h->status_url) && str_eq(h->spec_url, h->status_url)) {
-		plan->action = REPAIR_RESUME;
-		plan->steps = REPAIR_STEP_UNPAUSE;
-		snprintf(plan->reason, sizeof(plan->reason), "found paused by %s with urls fixed",
-		    REPAIR_PAUSE_VALUE);
-		return;
-	}
-	plan->action = REPAIR_SKIP;
-	plan->stuck = 1;
-	snprintf(plan->reason, sizeof(plan->reason), "paused by %s but spec url '%s' differs from "
-	    "status url '%s' and neither is a literal-IP url: pause left in place, needs a human",
-	    REPAIR_PAUSE_VALUE, h->spec_url ? h->spec_url : "", h->status_url ? h->status_url : "");
-}
-
-int
-repair_plan(const struct policy *p, const struct repair_host *h, struct repair_plan *plan)
-{
-	int ours = h->pause != NULL && strcmp(h->pause, REPAIR_PAUSE_VALUE) == 0;
-	int foreign = h->pause != NULL && !ours;
-	int needs_spec, needs_status;
-	const char *spec_after, *status_after;
-
-	memset(plan, 0, sizeof(*plan));
-	if (rewrite(p, h->spec_url, &plan->new_spec_url) < 0 ||
-	    rewrite(p, h->spec_checksum, &plan->new_spec_checksum) < 0 ||
-	    rewrite(p, h->status_url, &plan->new_status_url) < 0 ||
-	    rewrite(p, h->status_checksum, &plan->new_status_checksum) < 0) {
-		repair_plan_clear(plan);
-		return -1;
-	}
-	needs_spec = plan->new_spec_url != NULL || plan->new_spec_checksum != NULL;
-	needs_status = !empty(h->status_url) &&
-	    (plan->new_status_url != NULL || plan->new_status_checksum != NULL);
-	plan->foreign_pause = foreign;
-
-	if (!needs_spec && !needs_status) {
-		if (ours) {
-			plan_resume(h, plan);
-			return 0;
-		}
-		plan->action = REPAIR_NONE;
-		snprintf(plan->reason, sizeof(plan->reason), "no literal-IP image url");
-		return 0;
-	}
-	if (repair_state_transient(h->state)) {
-		plan->action = REPAIR_SKIP;
-		snprintf(plan->reason, sizeof(plan->reason), "transient state '%s': try again later",
-		    h->state);
-		return 0;
-	}
-	if (empty(h->status_url)) {
-		/* Not provisioned with an image: the operator compares nothing yet. */
-		plan->action = REPAIR_SPEC_ONLY;
-		plan->steps = REPAIR_STEP_SPEC;
-		if (foreign)
-			snprintf(plan->reason, sizeof(plan->reason), "paused by someone else ('%s'): "
-			    "left in place", h->pause);
-		return 0;
-	}
-	if (!state_provisioned(h->state)) {
-		plan->action = REPAIR_SKIP;
-		plan->stuck = ours;
-		snprintf(plan->reason, sizeof(plan->reason), "state '%s' with a provisioned image: only "
-		    "provisioned hosts are repaired%s", h->state ? h->state : "", ours ?
-		    "; paused by " REPAIR_PAUSE_VALUE ": pause left in place, needs a human" : "");
-		return 0;
-	}
-	spec_after = plan->new_spec_url ? plan->new_spec_url : h->spec_url;
-	status_after = plan->new_status_url ? plan->new_status_url : h->status_url;
-	if (!str_eq(spec_after, status_after)) {
-		plan->action = REPAIR_SKIP;
-		plan->stuck = ours;
-		snprintf(plan->reason, sizeof(plan->reason), "spec url '%s' and status url '%s' differ "
-		    "by more than the host%s", h->spec_url ? h->spec_url : "",
-		    h->status_url ? h->status_url : "", ours ? "; paused by " REPAIR_PAUSE_VALUE
-		    ": pause left in place, needs a human" : "");
-		return 0;
-	}
-	plan->action = REPAIR_FULL;
-	plan->steps = REPAIR_STEP_READBACK;
-	if (h->pause == NULL)
-		plan->steps |= REPAIR_STEP_PAUSE;
-	if (needs_status)
-		plan->steps |= REPAIR_STEP_STATUS;
-	if (needs_spec)
-		plan->steps |= REPAIR_STEP_SPEC;
-	if (!foreign)
-		plan->steps |= REPAIR_STEP_UNPAUSE;
-	plan->clear_error = needs_status && str_eq(h->error_type, REPAIR_REGISTRATION_ERROR);
-	if (foreign)
-		snprintf(plan->reason, sizeof(plan->reason), "paused by someone else ('%s'): left in "
-		    "place", h->pause);
-	else if (ours)
-		snprintf(plan->reason, sizeof(plan->reason), "resumed an interrupted repair");
-	return 0;
-}
-
-/* ---------------------------------------------------------------- patch bodies */
-
-void
-repair_host_path(const char *ns, const char *name, char *out, size_t outlen)
-{
-	snprintf(out, outlen, API_PREFIX "/namespaces/%s/baremetalhosts/%s", ns, name);
-}
-
-static struct json_object *
-jobj(struct json_object *parent, const char *key)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(parent, key, o);
-	return o;
-}
-
-char *
-repair_step_body(const struct repair_plan *plan, unsigned step, const char *rv)
-{
-	struct json_object *root = json_object_new_object(), *md, *o;
-	char *s = NULL;
-
-	if (root == NULL)
-		return NULL;
-	md = jobj(root, "metadata");
-	json_object_object_add(md, "resourceVersion", json_object_new_string(rv ? rv :
-	    RV_PLACEHOLDER));
-	switch (step) {
-	case REPAIR_STEP_PAUSE:
-		json_object_object_add(jobj(md, "annotations"), REPAIR_PAUSE_ANNOTATION,
-		    json_object_new_string(REPAIR_PAUSE_VALUE));
-		break;
-	case REPAIR_STEP_UNPAUSE:
-		json_object_object_add(jobj(md, "annotations"), REPAIR_PAUSE_ANNOTATION, NULL);
-		break;
-	case REPAIR_STEP_STATUS:
-		o = jobj(root, "status");
-		if (plan->clear_error) {
-			json_object_object_add(o, "errorCount", json_object_new_int(0));
-			json_object_object_add(o, "errorMessage", json_object_new_string(""));
-		}
-		o = jobj(jobj(o, "provisioning"), "image");
-		if (plan->new_status_url)
-			json_object_object_add(o, "url", json_object_new_string(plan->new_status_url));
-		if (plan->new_status_checksum)
-			json_object_object_add(o, "checksum",
-			    json_object_new_string(plan->new_status_checksum));
-		break;
-	case REPAIR_STEP_SPEC:
-		o = jobj(jobj(root, "spec"), "image");
-		if (plan->new_spec_url)
-			json_object_object_add(o, "url", json_object_new_string(plan->new_spec_url));
-		if (plan->new_spec_checksum)
-			json_object_object_add(o, "checksum",
-			    json_object_new_string(plan->new_spec_checksum));
-		break;
-	default:
-		json_object_put(root);
-		return NULL;
-	}
-	s = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(root);
-	return s;
-}
-
-/* ---------------------------------------------------------------- the run */
+/* ---------------------------------------------------------------- the runner */
 
 struct work {
 	struct repair_host h;
@@ -405,7 +151,6 @@ struct work {
 
 struct waiting {
 	char *ns, *name;
-	time_t since;
 };
 
 struct runner {
@@ -463,99 +208,56 @@ queue_close(struct runner *r)
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* ---------------------------------------------------------------- one host */
+
+/* What one host's repair has done so far: it decides what a failure leaves behind. */
+struct hostrun {
+	struct kube_conn *c;
+	struct repair_host *h;
+	unsigned long calls, writes, conflicts;
+	long deadline;		/* monotonic ms */
+	unsigned retries;
+	unsigned seed;		/* for backoff jitter */
+	int paused;		/* this run put our pause on */
+	int wrote_status;	/* this run changed status */
+	char *status_written;	/* the status url it wrote (owned) */
+};
+
 /* What happened to one host, for report() to count and print. */
 struct outcome {
-	const char *result;
-	char detail[640];
-	int failed;
-	unsigned long calls;
+	enum repair_outcome how;
 	enum repair_action action;
-	int foreign;
+	char detail[800];
+	int under_other_pause;
 	struct repair_call *calls_planned;
 	size_t ncalls;
 };
 
-static void
-report(struct runner *r, const struct repair_host *h, const struct outcome *oc)
-{
-	struct repair_summary *s = r->sum;
-	struct repair_result res = {
-		.ns = h->ns ? h->ns : "", .name = h->name ? h->name : "",
-		.state = h->state ? h->state : "", .error = h->error_type ? h->error_type : "",
-		.action = repair_action_str(oc->action), .result = oc->result,
-		.detail = oc->detail, .failed = oc->failed, .calls_made = oc->calls,
-		.calls = oc->calls_planned, .ncalls = oc->ncalls,
-	};
-
-	pthread_mutex_lock(&r->mu);
-	s->hosts++;
-	s->calls += oc->calls;
-	if (oc->failed)
-		s->failed++;
-	else if (oc->action == REPAIR_NONE)
-		s->nothing++;
-	else if (oc->action == REPAIR_SKIP)
-		s->skipped++;
-	else if (!r->o->apply)
-		s->planned++;
-	else if (oc->action == REPAIR_FULL) {
-		s->repaired++;
-		s->repair_calls += oc->calls;
-	} else if (oc->action == REPAIR_SPEC_ONLY)
-		s->spec_patched++;
-	else if (oc->action == REPAIR_RESUME)
-		s->resumed++;
-	if (oc->foreign && !oc->failed && (oc->action == REPAIR_FULL ||
-	    oc->action == REPAIR_SPEC_ONLY))
-		s->foreign_paused++;
-	r->done++;
-	if (r->o->report != NULL)
-		r->o->report(&res, r->o->report_ud);
-	if (r->o->progress != NULL)
-		r->o->progress(r->done, r->seen, r->total, r->o->report_ud);
-	pthread_mutex_unlock(&r->mu);
-}
+static void outcome_set(struct outcome *oc, enum repair_outcome how, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
-wait_add(struct runner *r, const struct repair_host *h)
+outcome_set(struct outcome *oc, enum repair_outcome how, const char *fmt, ...)
 {
-	struct waiting *w;
+	va_list ap;
 
-	pthread_mutex_lock(&r->mu);
-	if (r->nwait == r->capwait) {
-		size_t ncap = r->capwait ? r->capwait * 2 : 64;
-
-		if ((w = realloc(r->wait, ncap * sizeof(*w))) == NULL)
-			goto out;
-		r->wait = w;
-		r->capwait = ncap;
-	}
-	w = &r->wait[r->nwait];
-	w->ns = strdup(h->ns);
-	w->name = strdup(h->name);
-	w->since = time(NULL);
-	if (w->ns == NULL || w->name == NULL) {
-		free(w->ns);
-		free(w->name);
-		goto out;
-	}
-	r->nwait++;
-out:
-	pthread_mutex_unlock(&r->mu);
+	oc->how = how;
+	va_start(ap, fmt);
+	vsnprintf(oc->detail, sizeof(oc->detail), fmt, ap);
+	va_end(ap);
 }
 
-/* GET the host into *h (replacing it). */
+/* GET the host into *hr->h (replacing it). */
 static enum kube_rc
-fetch(struct kube_conn *c, const char *ns, const char *name, struct repair_host *h,
-    unsigned long *calls, char *err, size_t errlen)
+fetch(struct hostrun *hr, const char *ns, const char *name, char *err, size_t errlen)
 {
 	char path[512], *body = NULL;
 	struct repair_host fresh;
 	enum kube_rc rc;
 
 	repair_host_path(ns, name, path, sizeof(path));
-	rc = kube_request(c, "GET", path, NULL, NULL, &body, NULL, err, errlen);
-	(*calls)++;
+	rc = kube_request(hr->c, "GET", path, NULL, NULL, &body, NULL, err, errlen);
+	hr->calls++;
 	if (rc != KUBE_OK)
 		return rc;
 	if (repair_host_parse(body, &fresh, err, errlen) < 0) {
@@ -563,87 +265,146 @@ fetch(struct kube_conn *c, const char *ns, const char *name, struct repair_host 
 		return KUBE_API_ERROR;
 	}
 	free(body);
-	repair_host_clear(h);
-	*h = fresh;
+	repair_host_clear(hr->h);
+	*hr->h = fresh;
 	return KUBE_OK;
 }
 
+/* Read the host again under its own names (fetch replaces the strings they live in). */
 static enum kube_rc
-patch_step(struct kube_conn *c, const struct repair_plan *plan, unsigned step,
-    struct repair_host *h, unsigned long *calls, char *err, size_t errlen)
+refetch(struct hostrun *hr, char *err, size_t errlen)
+{
+	char *ns = strdup(hr->h->ns), *name = strdup(hr->h->name);
+	enum kube_rc rc = (ns && name) ? fetch(hr, ns, name, err, errlen) : KUBE_NOMEM;
+
+	free(ns);
+	free(name);
+	return rc;
+}
+
+/* Merge-patch one step with the resourceVersion last seen; the answer is the stored object. */
+static enum kube_rc
+patch_step(struct hostrun *hr, const struct repair_plan *plan, unsigned step, char *err,
+    size_t errlen)
 {
 	char path[600], *body, *resp = NULL;
 	struct repair_host fresh;
 	enum kube_rc rc;
 
-	repair_host_path(h->ns, h->name, path, sizeof(path));
-	if (step == REPAIR_STEP_STATUS)
-		strncat(path, "/status", sizeof(path) - strlen(path) - 1);
-	if ((body = repair_step_body(plan, step, h->rv)) == NULL) {
+	repair_step_path(hr->h->ns, hr->h->name, step, path, sizeof(path));
+	if ((body = repair_step_body(plan, step, hr->h->rv)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return KUBE_NOMEM;
 	}
-	rc = kube_request(c, "PATCH", path, body, MERGE_PATCH, &resp, NULL, err, errlen);
-	(*calls)++;
+	rc = kube_request(hr->c, "PATCH", path, body, MERGE_PATCH, &resp, NULL, err, errlen);
+	hr->calls++;
 	free(body);
 	if (rc != KUBE_OK)
 		return rc;
-	/* The answer is the stored object: its resourceVersion guards the next step. */
+	hr->writes++;
 	if (repair_host_parse(resp, &fresh, err, errlen) < 0) {
 		free(resp);
 		return KUBE_API_ERROR;
 	}
 	free(resp);
-	repair_host_clear(h);
-	*h = fresh;
+	repair_host_clear(hr->h);
+	*hr->h = fresh;
 	return KUBE_OK;
 }
-
-#define READBACK_MISMATCH ((enum kube_rc)100)
 
 /* Run the plan's steps in order. A conflict (or a read-back that does not match) returns
  * KUBE_CONFLICT / READBACK_MISMATCH so the caller re-reads and re-plans from what is stored. */
 static enum kube_rc
-execute(struct kube_conn *c, const struct repair_plan *plan, struct repair_host *h,
-    unsigned long *calls, int *kept_foreign, char *err, size_t errlen)
+execute(struct hostrun *hr, const struct repair_plan *plan, char *err, size_t errlen)
 {
-	static const unsigned order[] = {
-		REPAIR_STEP_PAUSE, REPAIR_STEP_STATUS, REPAIR_STEP_SPEC, REPAIR_STEP_READBACK,
-		REPAIR_STEP_UNPAUSE,
-	};
+	struct repair_host *h = hr->h;
 	enum kube_rc rc;
 	size_t i;
 
-	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		unsigned step = order[i];
+	for (i = 0; i < REPAIR_NSTEPS; i++) {
+		unsigned step = repair_step_order[i];
 
 		if (!(plan->steps & step))
 			continue;
 		if (step == REPAIR_STEP_READBACK) {
-			char *ns = strdup(h->ns), *name = strdup(h->name);
-
-			rc = (ns && name) ? fetch(c, ns, name, h, calls, err, errlen) : KUBE_NOMEM;
-			free(ns);
-			free(name);
-			if (rc != KUBE_OK)
+			if ((rc = refetch(hr, err, errlen)) != KUBE_OK)
 				return rc;
-			if (empty(h->status_url) || !str_eq(h->spec_url, h->status_url)) {
+			h = hr->h;
+			if (str_empty(h->status_url) || !str_eq(h->spec_url, h->status_url)) {
 				snprintf(err, errlen, "read back: spec url '%s' != status url '%s'",
 				    h->spec_url ? h->spec_url : "", h->status_url ? h->status_url : "");
 				return READBACK_MISMATCH;
 			}
 			continue;
 		}
-		if (step == REPAIR_STEP_UNPAUSE && !str_eq(h->pause, REPAIR_PAUSE_VALUE)) {
-			/* Someone put their own pause on while we worked: theirs stays. */
-			if (h->pause != NULL)
-				*kept_foreign = 1;
-			continue;
-		}
-		if ((rc = patch_step(c, plan, step, h, calls, err, errlen)) != KUBE_OK)
+		if (step == REPAIR_STEP_UNPAUSE && !ours(h->pause))
+			continue;	/* gone already, or someone put their own on: theirs stays */
+		if ((rc = patch_step(hr, plan, step, err, errlen)) != KUBE_OK)
 			return rc;
+		h = hr->h;
+		if (step == REPAIR_STEP_PAUSE)
+			hr->paused = 1;
+		if (step == REPAIR_STEP_STATUS) {
+			hr->wrote_status = 1;
+			free(hr->status_written);
+			hr->status_written = plan->new_status_url ? strdup(plan->new_status_url) : NULL;
+		}
 	}
 	return KUBE_OK;
+}
+
+/*
+ * A write failed for good. If our pause may be on the host, look again: with spec == status the
+ * operator has nothing to wipe, so our pause comes off and the host is back in its owner's hands;
+ * with spec != status only our pause stands between the host and a wipe, so it stays and a
+ * person has to look.
+ */
+static void
+abandon(struct hostrun *hr, struct outcome *oc, const char *why)
+{
+	const struct repair_plan unpause = { .action = REPAIR_RESUME, .steps = REPAIR_STEP_UNPAUSE };
+	char e[600] = "";
+	int i;
+
+	if (!hr->paused && !ours(hr->h->pause)) {
+		outcome_set(oc, REPAIR_OUT_FAILED, "%s", why);
+		return;
+	}
+	for (i = 0; i < UNPAUSE_TRIES; i++) {
+		struct repair_host *h;
+
+		if (refetch(hr, e, sizeof(e)) != KUBE_OK) {
+			outcome_set(oc, REPAIR_OUT_FAILED, "%s; could not read the host again (%s): "
+			    "if our pause is on, the next run resumes from it", why, e);
+			return;
+		}
+		h = hr->h;
+		if (!ours(h->pause)) {
+			outcome_set(oc, REPAIR_OUT_FAILED, "%s", why);
+			return;
+		}
+		if (repair_state_transient(h->state) || str_empty(h->status_url) ||
+		    !str_eq(h->spec_url, h->status_url)) {
+			outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s; spec url '%s', status url '%s', "
+			    "state '%s': our pause (%s) left in place", why, h->spec_url ?
+			    h->spec_url : "", h->status_url ? h->status_url : "", h->state ? h->state :
+			    "", REPAIR_PAUSE_VALUE);
+			return;
+		}
+		switch (patch_step(hr, &unpause, REPAIR_STEP_UNPAUSE, e, sizeof(e))) {
+		case KUBE_OK:
+			outcome_set(oc, REPAIR_OUT_FAILED, "%s; spec url == status url, so our pause "
+			    "was removed again", why);
+			return;
+		case KUBE_CONFLICT:
+			continue;
+		default:
+			i = UNPAUSE_TRIES;
+			break;
+		}
+	}
+	outcome_set(oc, REPAIR_OUT_FAILED, "%s; our pause (%s) could not be removed (%s): the next "
+	    "run resumes from it", why, REPAIR_PAUSE_VALUE, e);
 }
 
 static int
@@ -694,30 +455,25 @@ free_calls(struct repair_call *calls, size_t n)
 static struct repair_call *
 plan_calls(const struct repair_plan *plan, const struct repair_host *h, size_t *n)
 {
-	static const unsigned order[] = {
-		REPAIR_STEP_PAUSE, REPAIR_STEP_STATUS, REPAIR_STEP_SPEC, REPAIR_STEP_READBACK,
-		REPAIR_STEP_UNPAUSE,
-	};
-	struct repair_call *calls = calloc(5, sizeof(*calls));
+	struct repair_call *calls = calloc(REPAIR_NSTEPS, sizeof(*calls));
 	size_t i;
 	int first = 1;
 
 	*n = 0;
 	if (calls == NULL)
 		return NULL;
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < REPAIR_NSTEPS; i++) {
+		unsigned step = repair_step_order[i];
 		struct repair_call *c = &calls[*n];
 
-		if (!(plan->steps & order[i]))
+		if (!(plan->steps & step))
 			continue;
-		repair_host_path(h->ns, h->name, c->path, sizeof(c->path));
-		if (order[i] == REPAIR_STEP_READBACK) {
+		repair_step_path(h->ns, h->name, step, c->path, sizeof(c->path));
+		if (step == REPAIR_STEP_READBACK) {
 			c->method = "GET";
 		} else {
 			c->method = "PATCH";
-			if (order[i] == REPAIR_STEP_STATUS)
-				strncat(c->path, "/status", sizeof(c->path) - strlen(c->path) - 1);
-			c->body = repair_step_body(plan, order[i], first ? h->rv : NULL);
+			c->body = repair_step_body(plan, step, first ? h->rv : NULL);
 			first = 0;
 		}
 		(*n)++;
@@ -725,113 +481,256 @@ plan_calls(const struct repair_plan *plan, const struct repair_host *h, size_t *
 	return calls;
 }
 
+/* Jittered exponential backoff before the next re-read, never past the host's deadline; the first
+ * re-read is at once (a single concurrent write is the common case). */
 static void
-process(struct runner *r, struct kube_conn *c, struct work *w)
+backoff(struct hostrun *hr)
+{
+	long d = BACKOFF_BASE_MS << (hr->retries < 7 ? hr->retries : 7), left;
+
+	if (hr->retries++ == 0)
+		return;
+	if (d > BACKOFF_MAX_MS)
+		d = BACKOFF_MAX_MS;
+	d = d / 2 + (long)(rand_r(&hr->seed) % (unsigned)(d / 2 + 1));
+	left = hr->deadline - now_ms();
+	sleep_ms(d < left ? d : left);
+}
+
+/* Whether a re-read shows a pause put on after this run changed the status: finishing the spec
+ * under it is what brings spec and status together again. */
+static int
+adoptable(const struct hostrun *hr)
+{
+	return hr->wrote_status && hr->h->pause != NULL && !ours(hr->h->pause) &&
+	    hr->status_written != NULL && str_eq(hr->h->status_url, hr->status_written);
+}
+
+static enum repair_outcome
+done_outcome(enum repair_action a)
+{
+	return a == REPAIR_FULL ? REPAIR_OUT_REPAIRED : a == REPAIR_RESUME ? REPAIR_OUT_RESUMED :
+	    REPAIR_OUT_PATCHED;
+}
+
+/* Plan, and with --apply repair, one host until it is done, left alone or failed. */
+static void
+repair_host_loop(struct runner *r, struct hostrun *hr, struct outcome *oc, int *wait_for)
 {
 	const struct repair_opts *o = r->o;
-	struct repair_host *h = &w->h;
 	struct repair_plan plan;
-	struct outcome oc;
 	char err[600] = "";
-	unsigned long calls = 0;
-	int round, verified = 0, had_error, kept_foreign = 0;
+	int verified = 0, adopt = 0, full = 0;
 	enum kube_rc rc;
 
-	memset(&oc, 0, sizeof(oc));
 	memset(&plan, 0, sizeof(plan));
-	if (w->need_get) {
-		char *ns = h->ns, *name = h->name;
-
-		h->ns = h->name = NULL;
-		repair_host_clear(h);
-		h->ns = ns;
-		h->name = name;
-		rc = fetch(c, ns, name, h, &calls, err, sizeof(err));
-		if (rc != KUBE_OK) {
-			if (h->ns == NULL) {	/* fetch failed before replacing: keep the names */
-				h->ns = ns;
-				h->name = name;
-			}
-			oc.result = "failed";
-			oc.failed = 1;
-			oc.calls = calls;
-			snprintf(oc.detail, sizeof(oc.detail), "%s", err);
-			report(r, h, &oc);
-			return;
-		}
-	}
-	had_error = str_eq(h->error_type, REPAIR_REGISTRATION_ERROR);
-	for (round = 0;; round++) {
+	for (;;) {
 		repair_plan_clear(&plan);
-		if (repair_plan(o->policy, h, &plan) < 0) {
-			oc.result = "failed";
-			oc.failed = 1;
-			snprintf(oc.detail, sizeof(oc.detail), "out of memory");
+		if (repair_plan(&o->rules, hr->h, adopt, &plan) < 0) {
+			outcome_set(oc, REPAIR_OUT_FAILED, "out of memory");
 			break;
 		}
-		oc.action = plan.action;
-		oc.foreign = plan.foreign_pause;
-		snprintf(oc.detail, sizeof(oc.detail), "%s", plan.reason);
-		if (plan.action == REPAIR_NONE) {
-			oc.result = round ? "done" : "ok";
-			break;
-		}
-		if (plan.action == REPAIR_SKIP) {
-			oc.result = plan.stuck ? "failed" : "skipped";
-			oc.failed = plan.stuck;
+		oc->action = plan.action;
+		oc->under_other_pause = plan.under_other_pause;
+		if (plan.action == REPAIR_NONE || plan.action == REPAIR_LEAVE) {
+			outcome_set(oc, plan.action == REPAIR_NONE ? REPAIR_OUT_OK : plan.leave, "%s",
+			    plan.reason);
 			break;
 		}
 		if (o->verify_url && !verified) {
-			if (verify_plan(c, &plan, err, sizeof(err)) < 0) {
-				oc.result = "failed";
-				oc.failed = 1;
-				snprintf(oc.detail, sizeof(oc.detail), "not repaired: %s", err);
+			if (verify_plan(hr->c, &plan, err, sizeof(err)) < 0) {
+				outcome_set(oc, REPAIR_OUT_FAILED, "not repaired: %s", err);
 				break;
 			}
 			verified = 1;
 		}
 		if (!o->apply) {
-			oc.calls_planned = plan_calls(&plan, h, &oc.ncalls);
-			oc.result = "planned";
+			oc->calls_planned = plan_calls(&plan, hr->h, &oc->ncalls);
+			outcome_set(oc, REPAIR_OUT_PLANNED, "%s", plan.reason);
 			break;
 		}
-		rc = execute(c, &plan, h, &calls, &kept_foreign, err, sizeof(err));
+		full |= plan.action == REPAIR_FULL;
+		rc = execute(hr, &plan, err, sizeof(err));
 		if (rc == KUBE_OK) {
-			oc.result = plan.action == REPAIR_FULL ? "repaired" :
-			    plan.action == REPAIR_SPEC_ONLY ? "patched" : "resumed";
-			if (kept_foreign) {
-				oc.foreign = 1;
-				snprintf(oc.detail, sizeof(oc.detail), "paused by someone else while "
-				    "repairing ('%s'): left in place", h->pause ? h->pause : "");
+			/* a repair whose last step conflicted ends as a resume: still this run's repair */
+			if (full && plan.action == REPAIR_RESUME)
+				outcome_set(oc, REPAIR_OUT_REPAIRED, "%lu re-plans after conflicts",
+				    hr->conflicts);
+			else
+				outcome_set(oc, done_outcome(plan.action), "%s", plan.reason);
+			if (hr->h->pause != NULL && !ours(hr->h->pause) && !plan.under_other_pause) {
+				oc->under_other_pause = 1;
+				outcome_set(oc, oc->how, "paused by someone else while repairing ('%s'): "
+				    "left in place", hr->h->pause);
 			}
-			if (had_error && o->wait_ms > 0)
-				wait_add(r, h);
+			*wait_for = hr->h->pause == NULL;
 			break;
 		}
-		if ((rc == KUBE_CONFLICT || rc == READBACK_MISMATCH) && round < o->max_conflicts) {
-			char *ns = strdup(h->ns), *name = strdup(h->name);
-
-			rc = (ns && name) ? fetch(c, ns, name, h, &calls, err, sizeof(err)) : KUBE_NOMEM;
-			free(ns);
-			free(name);
-			if (rc == KUBE_OK)
-				continue;
+		if (rc != KUBE_CONFLICT && rc != READBACK_MISMATCH) {
+			abandon(hr, oc, rc == KUBE_NOT_FOUND ? "host disappeared" : err);
+			break;
 		}
-		oc.result = "failed";
-		oc.failed = 1;
-		if (rc == KUBE_NOT_FOUND)
-			snprintf(oc.detail, sizeof(oc.detail), "host disappeared: %s", err);
-		else if (rc == KUBE_CONFLICT || rc == READBACK_MISMATCH)
-			snprintf(oc.detail, sizeof(oc.detail), "still conflicting after %d re-reads: %s",
-			    o->max_conflicts, err);
-		else
-			snprintf(oc.detail, sizeof(oc.detail), "%s", err);
-		break;
+		hr->conflicts++;
+		if (now_ms() >= hr->deadline) {
+			char why[800];
+
+			snprintf(why, sizeof(why), "still conflicting after %.0fs (%lu re-reads): %s",
+			    (double)o->host_deadline_ms / 1000.0, hr->conflicts, err);
+			abandon(hr, oc, why);
+			break;
+		}
+		backoff(hr);
+		if ((rc = refetch(hr, err, sizeof(err))) != KUBE_OK) {
+			abandon(hr, oc, rc == KUBE_NOT_FOUND ? "host disappeared" : err);
+			break;
+		}
+		adopt = adoptable(hr);
 	}
-	oc.calls = calls;
-	report(r, h, &oc);
-	free_calls(oc.calls_planned, oc.ncalls);
 	repair_plan_clear(&plan);
+}
+
+/* An Event on the host: kubectl describe bmh shows what repair did or why it left it alone. */
+static void
+post_event(struct runner *r, struct hostrun *hr, const struct outcome *oc)
+{
+	const struct repair_outcome_info *info = repair_outcome_info(oc->how);
+	char path[512], note[KEVENT_NOTE_MAX + 1], e[600], *body;
+	struct kevent ev = {
+		.api_version = "metal3.io/v1alpha1", .kind = "BareMetalHost", .ns = hr->h->ns,
+		.name = hr->h->name, .regarding_uid = hr->h->uid, .regarding_rv = hr->h->rv,
+		.instance = r->o->instance ? r->o->instance : "bmhguard",
+		.action = r->o->apply ? "Repair" : "PlanRepair", .reason = info->reason,
+		.type = info->type, .note = note, .now_us = kevent_now_us(),
+	};
+	enum kube_rc rc;
+
+	if (info->reason == NULL || hr->h->ns == NULL || hr->h->name == NULL)
+		return;
+	snprintf(note, sizeof(note), "bmhguard repair: %s%s%s", info->result, *oc->detail ?
+	    ": " : "", oc->detail);
+	kevent_path(hr->h->ns, path, sizeof(path));
+	if ((body = kevent_body(&ev)) == NULL)
+		rc = KUBE_NOMEM;
+	else
+		rc = kube_request(hr->c, "POST", path, body, "application/json", NULL, NULL, e,
+		    sizeof(e));
+	hr->calls += body != NULL;
+	free(body);
+	pthread_mutex_lock(&r->mu);
+	if (rc == KUBE_OK)
+		r->sum->events++;
+	else if (r->sum->events_failed++ == 0)
+		fprintf(stderr, "bmhguard repair: could not post an Event on %s/%s: %s\n",
+		    hr->h->ns, hr->h->name, rc == KUBE_NOMEM ? "out of memory" : e);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void
+report(struct runner *r, const struct repair_host *h, const struct hostrun *hr,
+    const struct outcome *oc)
+{
+	const struct repair_outcome_info *info = repair_outcome_info(oc->how);
+	struct repair_summary *s = r->sum;
+	struct repair_result res = {
+		.ns = h->ns ? h->ns : "", .name = h->name ? h->name : "",
+		.state = h->state ? h->state : "", .error = h->error_type ? h->error_type : "",
+		.action = repair_action_str(oc->action), .outcome = oc->how, .result = info->result,
+		.detail = oc->detail, .failed = info->exit_failed, .calls_made = hr->calls,
+		.calls = oc->calls_planned, .ncalls = oc->ncalls,
+	};
+
+	pthread_mutex_lock(&r->mu);
+	s->hosts++;
+	s->outcome[oc->how]++;
+	s->calls += hr->calls;
+	s->writes += hr->writes;
+	s->conflicts += hr->conflicts;
+	if (oc->how == REPAIR_OUT_REPAIRED)
+		s->repair_calls += hr->calls;
+	if (oc->under_other_pause && oc->how >= REPAIR_OUT_REPAIRED &&
+	    oc->how <= REPAIR_OUT_RESUMED)
+		s->under_other_pause++;
+	r->done++;
+	if (r->o->report != NULL)
+		r->o->report(&res, r->o->report_ud);
+	if (r->o->progress != NULL)
+		r->o->progress(r->done, r->seen, r->total, r->o->report_ud);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void
+wait_add(struct runner *r, const struct repair_host *h)
+{
+	struct waiting *w;
+
+	pthread_mutex_lock(&r->mu);
+	if (r->nwait == r->capwait) {
+		size_t ncap = r->capwait ? r->capwait * 2 : 64;
+
+		if ((w = realloc(r->wait, ncap * sizeof(*w))) == NULL)
+			goto out;
+		r->wait = w;
+		r->capwait = ncap;
+	}
+	w = &r->wait[r->nwait];
+	w->ns = strdup(h->ns);
+	w->name = strdup(h->name);
+	if (w->ns == NULL || w->name == NULL) {
+		free(w->ns);
+		free(w->name);
+		goto out;
+	}
+	r->nwait++;
+out:
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void
+process(struct runner *r, struct kube_conn *c, struct work *w)
+{
+	const struct repair_opts *o = r->o;
+	struct repair_host *h = &w->h;
+	struct hostrun hr;
+	struct outcome oc;
+	char err[600] = "";
+	int had_error, wait_for = 0;
+
+	memset(&oc, 0, sizeof(oc));
+	memset(&hr, 0, sizeof(hr));
+	hr.c = c;
+	hr.h = h;
+	hr.deadline = now_ms() + o->host_deadline_ms;
+	hr.seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)w;
+	if (w->need_get) {
+		char *ns = h->ns, *name = h->name;
+		enum kube_rc rc;
+
+		h->ns = h->name = NULL;
+		repair_host_clear(h);
+		h->ns = ns;
+		h->name = name;
+		rc = fetch(&hr, ns, name, err, sizeof(err));
+		if (rc != KUBE_OK) {
+			if (h->ns == NULL) {	/* fetch failed before replacing: keep the names */
+				h->ns = ns;
+				h->name = name;
+			}
+			outcome_set(&oc, REPAIR_OUT_FAILED, "%s", err);
+			report(r, h, &hr, &oc);
+			return;
+		}
+	}
+	had_error = str_eq(h->error_type, REPAIR_REGISTRATION_ERROR);
+	repair_host_loop(r, &hr, &oc, &wait_for);
+	if (o->events)
+		post_event(r, &hr, &oc);
+	report(r, h, &hr, &oc);
+	/* Only hosts this run repaired and left unpaused: the operator clears nothing while paused. */
+	if (had_error && wait_for && o->wait_ms > 0 &&
+	    (oc.how == REPAIR_OUT_REPAIRED || oc.how == REPAIR_OUT_RESUMED))
+		wait_add(r, h);
+	free_calls(oc.calls_planned, oc.ncalls);
+	free(hr.status_written);
 }
 
 struct worker_arg {
@@ -855,6 +754,8 @@ worker(void *arg)
 	return NULL;
 }
 
+/* ---------------------------------------------------------------- selection */
+
 static int
 push_host(struct runner *r, struct json_object *item, char *err, size_t errlen)
 {
@@ -872,12 +773,23 @@ push_host(struct runner *r, struct json_object *item, char *err, size_t errlen)
 	return 0;
 }
 
+static struct json_object *
+jget(struct json_object *o, const char *a, const char *b)
+{
+	if (o == NULL || !json_object_object_get_ex(o, a, &o))
+		return NULL;
+	if (b != NULL && (!json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, b, &o)))
+		return NULL;
+	return o;
+}
+
 /* "ns/name": the order the API server lists in (etcd key order). */
 static char *
 host_key(struct json_object *item)
 {
-	struct json_object *ns = jpath(item, "metadata", "namespace", NULL);
-	struct json_object *name = jpath(item, "metadata", "name", NULL);
+	struct json_object *ns = jget(item, "metadata", "namespace");
+	struct json_object *name = jget(item, "metadata", "name");
 	char *k;
 
 	if (asprintf(&k, "%s/%s", ns ? json_object_get_string(ns) : "",
@@ -886,8 +798,8 @@ host_key(struct json_object *item)
 	return k;
 }
 
-/* Hand one page's hosts to the workers; with resume_after set (a list restarted after its
- * continue token expired), hosts up to and including that key were handled already. */
+/* Hand one page's hosts to the workers; with *last_key set (a list restarted after its continue
+ * token expired), hosts up to and including that key were handled already. */
 static int
 push_page(struct runner *r, struct json_object *items, char **last_key, char *err, size_t errlen)
 {
@@ -917,8 +829,6 @@ push_page(struct runner *r, struct json_object *items, char **last_key, char *er
 	return 0;
 }
 
-#define LIST_RESTARTS_MAX 5
-
 /* Page through the selection, handing hosts to the workers as each page arrives. Workers may
  * be slow on a large fleet: when the continue token expires (410), the list starts again and
  * skips what it handed out already. */
@@ -926,9 +836,10 @@ static int
 list_hosts(struct runner *r, struct kube_conn *c, char *err, size_t errlen)
 {
 	const struct repair_opts *o = r->o;
-	char *cont = NULL, *sel = NULL, *path = NULL, *body = NULL, *last_key = NULL, e[600];
+	char *cont = NULL, *prev = NULL, *sel = NULL, *path = NULL, *body = NULL, *last_key = NULL;
+	char e[600];
 	int rc = -1, first = 1;
-	unsigned long calls = 0;
+	unsigned long calls = 0, pages = 0;
 
 	if (o->selector != NULL && (sel = kube_escape(c, o->selector)) == NULL)
 		goto oom;
@@ -939,6 +850,11 @@ list_hosts(struct runner *r, struct kube_conn *c, char *err, size_t errlen)
 		long status = 0;
 		size_t n;
 
+		if (++pages > LIST_PAGES_MAX) {
+			snprintf(err, errlen, "listing hosts: more than %d pages: the API server keeps "
+			    "answering with more", LIST_PAGES_MAX);
+			goto out;
+		}
 		if (cont != NULL && (ec = kube_escape(c, cont)) == NULL)
 			goto oom;
 		free(path);
@@ -969,28 +885,35 @@ list_hosts(struct runner *r, struct kube_conn *c, char *err, size_t errlen)
 		page = json_tokener_parse(body);
 		free(body);
 		body = NULL;
-		items = jpath(page, "items", NULL);
+		items = jget(page, "items", NULL);
 		if (page == NULL || items == NULL || !json_object_is_type(items, json_type_array)) {
 			json_object_put(page);
 			snprintf(err, errlen, "listing hosts: answer is not a list");
 			goto out;
 		}
 		n = json_object_array_length(items);
-		if (first && (v = jpath(page, "metadata", "remainingItemCount", NULL)) != NULL) {
+		if (first && (v = jget(page, "metadata", "remainingItemCount")) != NULL) {
 			pthread_mutex_lock(&r->mu);
 			r->total = (long)(n + (size_t)json_object_get_int64(v));
 			pthread_mutex_unlock(&r->mu);
-		} else if (first && jpath(page, "metadata", "continue", NULL) == NULL) {
+		} else if (first && jget(page, "metadata", "continue") == NULL) {
 			r->total = (long)n;
 		}
 		first = 0;
-		free(cont);
+		free(prev);
+		prev = cont;
 		cont = NULL;
-		v = jpath(page, "metadata", "continue", NULL);
+		v = jget(page, "metadata", "continue");
 		if (v != NULL && json_object_get_string_len(v) > 0 &&
 		    (cont = strdup(json_object_get_string(v))) == NULL) {
 			json_object_put(page);
 			goto oom;
+		}
+		if (cont != NULL && prev != NULL && strcmp(cont, prev) == 0) {
+			json_object_put(page);
+			snprintf(err, errlen, "listing hosts: the API server answered the same continue "
+			    "token twice");
+			goto out;
 		}
 		if (push_page(r, items, &last_key, err, errlen) < 0) {
 			json_object_put(page);
@@ -1009,6 +932,7 @@ out:
 	r->sum->calls += calls;
 	pthread_mutex_unlock(&r->mu);
 	free(cont);
+	free(prev);
 	free(sel);
 	free(path);
 	free(body);
@@ -1039,13 +963,27 @@ push_names(struct runner *r, char *err, size_t errlen)
 	return 0;
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
+/* ---------------------------------------------------------------- waiting */
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+static void
+wait_report(struct runner *r, const struct waiting *w, const char *state, int cleared,
+    const char *detail)
+{
+	struct repair_result res = {
+		.waiting = 1, .ns = w->ns, .name = w->name, .state = state,
+		.error = cleared ? "" : REPAIR_REGISTRATION_ERROR, .action = "wait",
+		.outcome = cleared ? REPAIR_OUT_REPAIRED : REPAIR_OUT_FAILED,
+		.result = cleared ? "cleared" : "not cleared", .detail = detail, .failed = !cleared,
+	};
+
+	pthread_mutex_lock(&r->mu);
+	if (cleared)
+		r->sum->wait_cleared++;
+	else
+		r->sum->wait_pending++;
+	if (r->o->report)
+		r->o->report(&res, r->o->report_ud);
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* Poll repaired hosts until the operator clears their error or the time is up. */
@@ -1060,67 +998,44 @@ wait_cleared(struct runner *r, struct kube_conn *c)
 		for (i = 0; i < r->nwait; i++) {
 			struct waiting *w = &r->wait[i];
 			struct repair_host h = { 0 };
-			unsigned long calls = 0;
+			struct hostrun hr = { .c = c, .h = &h };
 
 			if (w->ns == NULL)
 				continue;
-			if (fetch(c, w->ns, w->name, &h, &calls, err, sizeof(err)) == KUBE_OK &&
-			    empty(h.error_type)) {
-				struct repair_result res = {
-					.waiting = 1, .ns = w->ns, .name = w->name,
-					.state = h.state ? h.state : "", .error = "",
-					.action = "wait", .result = "cleared", .detail = detail,
-				};
-
+			if (fetch(&hr, w->ns, w->name, err, sizeof(err)) == KUBE_OK &&
+			    str_empty(h.error_type)) {
 				snprintf(detail, sizeof(detail), "error cleared by the operator after "
 				    "%.1fs", (double)(now_ms() - start) / 1000.0);
-				pthread_mutex_lock(&r->mu);
-				r->sum->wait_cleared++;
-				r->sum->calls += calls;
-				if (r->o->report)
-					r->o->report(&res, r->o->report_ud);
-				pthread_mutex_unlock(&r->mu);
+				wait_report(r, w, h.state ? h.state : "", 1, detail);
 				free(w->ns);
 				w->ns = NULL;
 				left--;
-			} else {
-				r->sum->calls += calls;
 			}
+			pthread_mutex_lock(&r->mu);
+			r->sum->calls += hr.calls;
+			pthread_mutex_unlock(&r->mu);
 			repair_host_clear(&h);
 		}
 		if (left == 0 || now_ms() >= deadline)
 			break;
-		{
-			long d = deadline - now_ms() < 1000 ? deadline - now_ms() : 1000;
-			struct timespec ts = { d / 1000, (d % 1000) * 1000000L };
-
-			if (d > 0)
-				nanosleep(&ts, NULL);
-		}
+		sleep_ms(deadline - now_ms() < 1000 ? deadline - now_ms() : 1000);
 	}
+	snprintf(detail, sizeof(detail), "error still set after waiting %.1fs",
+	    (double)r->o->wait_ms / 1000.0);
 	for (i = 0; i < r->nwait; i++) {
 		struct waiting *w = &r->wait[i];
 
-		if (w->ns != NULL) {
-			struct repair_result res = {
-				.waiting = 1, .ns = w->ns, .name = w->name, .state = "",
-				.error = REPAIR_REGISTRATION_ERROR, .action = "wait",
-				.result = "not cleared", .detail = detail, .failed = 1,
-			};
-
-			snprintf(detail, sizeof(detail), "error still set after waiting %.1fs",
-			    (double)r->o->wait_ms / 1000.0);
-			r->sum->wait_pending++;
-			if (r->o->report)
-				r->o->report(&res, r->o->report_ud);
-			free(w->ns);
-		}
+		if (w->ns != NULL)
+			wait_report(r, w, "", 0, detail);
+		free(w->ns);
 		free(w->name);
 	}
 	free(r->wait);
 	r->wait = NULL;
 	r->nwait = 0;
 }
+
+/* ---------------------------------------------------------------- run */
 
 int
 repair_run(struct kube_client *k, const struct repair_opts *opts, struct repair_summary *sum,
@@ -1136,12 +1051,14 @@ repair_run(struct kube_client *k, const struct repair_opts *opts, struct repair_
 	memset(&r, 0, sizeof(r));
 	if (o.concurrency < 1)
 		o.concurrency = 4;
-	if (o.max_conflicts <= 0)
-		o.max_conflicts = 5;
+	if (o.host_deadline_ms <= 0)
+		o.host_deadline_ms = REPAIR_DEFAULT_HOST_DEADLINE_MS;
 	if (o.nnames > 0 && o.ns == NULL) {
 		snprintf(err, errlen, "host names need a namespace");
 		return -1;
 	}
+	if ((o.apply || o.events) && repair_check_access(k, &o, err, errlen) < 0)
+		return -1;
 	r.o = &o;
 	r.k = k;
 	r.sum = sum;
@@ -1181,7 +1098,6 @@ repair_run(struct kube_client *k, const struct repair_opts *opts, struct repair_
 	}
 	if (r.nwait > 0)
 		wait_cleared(&r, lc);
-	sum->writes = kube_client_writes(k);
 out:
 	if (wa != NULL)
 		for (i = 0; i < n; i++)

@@ -1,82 +1,16 @@
-/* repair.h - plan and apply the runbook's BareMetalHost image-URL repair, safely and resumably. */
+/* repair.h - run the repair over a selection of BareMetalHosts: list, plan, write, report, wait. */
 #ifndef BMHGUARD_REPAIR_H
 #define BMHGUARD_REPAIR_H
 
 #include <stddef.h>
 
 #include "kube.h"
-#include "policy.h"
+#include "repair_plan.h"
 
-#define REPAIR_PAUSE_ANNOTATION "baremetalhost.metal3.io/paused"
-#define REPAIR_PAUSE_VALUE "bmhguard-repair"
-#define REPAIR_REGISTRATION_ERROR "provisioned registration error"
 #define REPAIR_PAGE_SIZE 500
+#define REPAIR_DEFAULT_HOST_DEADLINE_MS 60000L
 
-/* The fields of one BareMetalHost the plan looks at. All strings owned (repair_host_clear);
- * NULL when absent. */
-struct repair_host {
-	char *ns, *name, *rv;
-	char *state;		/* status.provisioning.state */
-	char *spec_url, *spec_checksum;
-	char *status_url, *status_checksum;
-	char *error_type, *error_message;
-	long error_count;
-	char *pause;		/* value of the pause annotation, NULL when not paused */
-};
-
-/* Fill h from a BareMetalHost object (borrowed). Returns 0, or -1 with err. */
-struct json_object;
-int repair_host_from_json(struct json_object *obj, struct repair_host *h, char *err, size_t errlen);
-int repair_host_parse(const char *json, struct repair_host *h, char *err, size_t errlen);
-void repair_host_clear(struct repair_host *h);
-
-enum repair_action {
-	REPAIR_NONE = 0,	/* nothing to do */
-	REPAIR_SPEC_ONLY,	/* not provisioned with an image: merge-patch the spec image */
-	REPAIR_FULL,		/* provisioned: pause, status, spec, read back, resume */
-	REPAIR_RESUME,		/* found paused by us with everything fixed: remove our pause */
-	REPAIR_SKIP		/* left untouched, see reason */
-};
-
-/* Steps, in the only order they may run. */
-enum {
-	REPAIR_STEP_PAUSE = 1 << 0,
-	REPAIR_STEP_STATUS = 1 << 1,
-	REPAIR_STEP_SPEC = 1 << 2,
-	REPAIR_STEP_READBACK = 1 << 3,
-	REPAIR_STEP_UNPAUSE = 1 << 4
-};
-
-/* What to do with one host. Strings owned (repair_plan_clear); new_* NULL when unchanged. */
-struct repair_plan {
-	enum repair_action action;
-	unsigned steps;
-	char *new_spec_url, *new_spec_checksum;
-	char *new_status_url, *new_status_checksum;
-	int clear_error;	/* status patch also sets errorCount 0, errorMessage "" */
-	int foreign_pause;	/* paused by someone else: their pause stays */
-	int stuck;		/* our pause found where we may not remove it: needs a human */
-	char reason[320];	/* why skipped / a note for the report */
-};
-
-/* Decide from the host alone (no I/O). Returns 0, or -1 on allocation failure. */
-int repair_plan(const struct policy *p, const struct repair_host *h, struct repair_plan *plan);
-void repair_plan_clear(struct repair_plan *plan);
-/* "none", "patch-spec", "repair", "resume", "skip". Static. */
-const char *repair_action_str(enum repair_action a);
-/* Comma list of the steps ("pause,status,spec,read,resume") into out. */
-void repair_steps_str(unsigned steps, char *out, size_t outlen);
-/* Whether state is one the issue calls transient (registering, inspecting, ...). */
-int repair_state_transient(const char *state);
-
-/* The merge-patch body of one step, resourceVersion rv (NULL: the placeholder
- * "<from previous response>", for dry-run printing). malloc'd, caller frees; NULL on OOM.
- * REPAIR_STEP_READBACK has no body. */
-char *repair_step_body(const struct repair_plan *plan, unsigned step, const char *rv);
-/* The API path of a host ("/apis/metal3.io/v1alpha1/namespaces/NS/baremetalhosts/NAME"). */
-void repair_host_path(const char *ns, const char *name, char *out, size_t outlen);
-
-/* One API call as planned or made. */
+/* One API call as planned (dry run). */
 struct repair_call {
 	const char *method;
 	char path[512];
@@ -87,11 +21,12 @@ struct repair_call {
 struct repair_result {
 	int waiting;		/* 1: a --wait outcome, not a repair outcome */
 	const char *ns, *name, *state, *error;
-	const char *action;	/* repair_action_str */
-	const char *result;	/* "repaired", "would pause,status,...", "skipped", "failed", ... */
+	const char *action;	/* repair_action_str, or "wait" */
+	enum repair_outcome outcome;
+	const char *result;	/* repair_outcome_info(outcome)->result, or "cleared" / "not cleared" */
 	const char *detail;	/* reason or error line, "" when none */
 	int failed;		/* counts towards exit 1 */
-	unsigned long calls_made;	/* API calls spent on this host */
+	unsigned long calls_made;	/* API calls spent on this host, its Event included */
 	const struct repair_call *calls;	/* dry run: the calls it would make */
 	size_t ncalls;
 };
@@ -99,16 +34,18 @@ struct repair_result {
 typedef void (*repair_report_fn)(const struct repair_result *r, void *ud);
 
 struct repair_opts {
-	const struct policy *policy;
+	struct repair_rules rules;
 	const char *ns;		/* NULL: all namespaces */
 	const char *selector;	/* label selector or NULL */
 	char **names;		/* hosts by name in ns (nnames > 0 needs ns) */
 	int nnames;
 	int apply;
+	int events;		/* post an Event on every host acted on or left alone */
+	const char *instance;	/* the Events' reportingInstance (e.g. the pod's name) */
 	int verify_url;
 	long wait_ms;		/* 0: do not wait */
+	long host_deadline_ms;	/* conflicts are retried with backoff until this much time passed */
 	int concurrency;	/* workers, each with its own connection */
-	int max_conflicts;	/* re-read and re-plan at most this often per host (default 5) */
 	repair_report_fn report;	/* called under a lock, one host at a time */
 	void *report_ud;
 	/* Called (under the same lock) every time a host finishes; may be NULL. */
@@ -116,16 +53,27 @@ struct repair_opts {
 };
 
 struct repair_summary {
-	unsigned long hosts, nothing, planned, repaired, spec_patched, resumed, skipped, failed;
-	unsigned long foreign_paused, calls, writes, wait_cleared, wait_pending;
-	unsigned long repair_calls;	/* API calls spent on repaired (full) hosts */
+	unsigned long hosts;
+	unsigned long outcome[REPAIR_OUT_COUNT];	/* hosts per outcome */
+	unsigned long under_other_pause;	/* changed under a pause handed over, or put on */
+	unsigned long calls, writes;	/* API calls; successful writes to hosts */
+	unsigned long events, events_failed;
+	unsigned long conflicts;	/* 409s (and read-backs that did not match) re-planned */
+	unsigned long wait_cleared, wait_pending;
+	unsigned long repair_calls;	/* API calls spent on repaired (full) hosts, Events aside */
 	unsigned long list_restarts;	/* lists started again after a continue token expired */
 };
 
-/* Select hosts and plan (and with opts->apply, repair) each. Listing pages through 500 at a
- * time and hands hosts to opts->concurrency workers, so memory does not grow with the fleet.
- * Returns 0 when the run completed (hosts may still have failed: see sum->failed), or -1 with
- * err when it could not list or connect (exit 2). */
+/* Check, with SelfSubjectAccessReviews, that every write the run may make is allowed where it may
+ * make it (opts->ns, or every namespace). Returns 0, or -1 with err naming what is missing. */
+int repair_check_access(struct kube_client *k, const struct repair_opts *opts, char *err,
+    size_t errlen);
+
+/* Select hosts and plan (and with opts->apply, repair) each. With opts->apply or opts->events it
+ * first checks access (repair_check_access) and writes nothing when something is denied. Listing
+ * pages through 500 at a time and hands hosts to opts->concurrency workers, so memory does not
+ * grow with the fleet. Returns 0 when the run completed (hosts may still have failed: see
+ * sum->outcome), or -1 with err when it could not list, connect or write at all (exit 2). */
 int repair_run(struct kube_client *k, const struct repair_opts *opts, struct repair_summary *sum,
     char *err, size_t errlen);
 

@@ -5,12 +5,18 @@
 
 #include "codec.h"
 #include "review.h"
+#include "statusann.h"
+#include "str.h"
 #include "url.h"
 
-#define STATUS_ANNOTATION	"baremetalhost.metal3.io/status"
 #define OPTOUT_ANNOTATION	"bmhguard.io/rewrite"
 #define WARNING_SOFT_MAX	120	/* what fits on one kubectl line */
 #define WARNING_HARD_MAX	250	/* the API server truncates warnings over 256 */
+/* The fixed text around the strings of a patch op, a response and each change in it: with
+ * codec_string_max() of the strings, the caps of those texts, which escaping never passes. */
+#define OP_FIXED		64
+#define RESPONSE_FIXED		256
+#define ANSWER_FIXED		64
 
 static const char *const field_names[REVIEW_FIELD_COUNT] = {
 	"spec.image.url", "spec.image.checksum",
@@ -45,6 +51,7 @@ review_action_str(enum review_action a)
 	case REVIEW_REWRITE:		return "rewrite";
 	case REVIEW_WOULD_REWRITE:	return "would-rewrite";
 	case REVIEW_WITHHOLD:		return "withhold";
+	case REVIEW_ACTION_COUNT:	break;
 	}
 	return "unknown";
 }
@@ -87,18 +94,12 @@ static const struct codec_path reads[RD_COUNT] = {
 	[RD_OBJECT] = KEYS("request", "object"),
 	[RD_OBJECT_NAME] = KEYS("request", "object", "metadata", "name"),
 	[RD_STATUS_ANNOTATION] = KEYS("request", "object", "metadata", "annotations",
-	    STATUS_ANNOTATION),
+	    STATUSANN_KEY),
 	[RD_OPTOUT] = KEYS("request", "object", "metadata", "annotations", OPTOUT_ANNOTATION),
 	[RD_SPEC_URL] = KEYS("request", "object", "spec", "image", "url"),
 	[RD_SPEC_CHECKSUM] = KEYS("request", "object", "spec", "image", "checksum"),
 	[RD_OLD] = KEYS("request", "oldObject"),
 	[RD_OLD_STATUS_URL] = KEYS("request", "oldObject", "status", "provisioning", "image", "url"),
-};
-/* Inside the status annotation's own JSON. */
-enum annotation_read { AN_URL = 0, AN_CHECKSUM, AN_COUNT };
-static const struct codec_path annotation_reads[AN_COUNT] = {
-	[AN_URL] = KEYS("provisioning", "image", "url"),
-	[AN_CHECKSUM] = KEYS("provisioning", "image", "checksum"),
 };
 /* request.object's own fields start after "request", "object" */
 #define OBJECT_KEYS(r)	(reads[r].keys + 2), (reads[r].depth - 2)
@@ -135,12 +136,6 @@ static int
 is_object(const struct decision *d, enum read r)
 {
 	return d->in[r].found == CODEC_OBJECT;
-}
-
-static int
-str_eq(const char *a, const char *b)
-{
-	return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
 /* "10.10.10.10:8080" out of url, where policy_rewrite_at found it, for short warnings. */
@@ -219,6 +214,8 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 		    "run bmhguard repair", who, field_names[field], fa);
 		d->withheld = 1;
 		break;
+	case REVIEW_ACTION_COUNT:
+		return -1;	/* not an action */
 	}
 	if ((a->warning = warning_dup(msg)) == NULL)
 		return -1;
@@ -307,104 +304,37 @@ must_withhold(struct decision *d, const char *u, const char *r)
 	return strcmp(u, s) == 0;	/* U != S: the image is being changed anyway */
 }
 
-/* Splice quoted replacements for the spans [s1,e1) and [s2,e2) (s1 < s2) into text. */
-static char *
-splice2(const char *text, size_t s1, size_t e1, const char *q1, size_t s2, size_t e2,
-    const char *q2)
-{
-	size_t n = strlen(text), l1 = strlen(q1), l2 = q2 ? strlen(q2) : 0;
-	char *out = malloc(n + l1 + l2 + 1), *w = out;
-
-	if (out == NULL)
-		return NULL;
-	memcpy(w, text, s1);
-	w += s1;
-	memcpy(w, q1, l1);
-	w += l1;
-	if (q2 == NULL) {
-		memcpy(w, text + e1, n - e1 + 1);
-		return out;
-	}
-	memcpy(w, text + e1, s2 - e1);
-	w += s2 - e1;
-	memcpy(w, q2, l2);
-	w += l2;
-	memcpy(w, text + e2, n - e2 + 1);
-	return out;
-}
-
-/* Replace the annotation's url (and checksum) string literals in place, touching nothing else. */
-static char *
-annotation_splice(const char *text, const char *url_to, const char *sum_to)
-{
-	size_t n = strlen(text), us, ue, cs = 0, ce = 0;
-	char *qu = codec_quote(url_to), *qc = sum_to ? codec_quote(sum_to) : NULL, *out = NULL;
-
-	if (qu == NULL || (sum_to != NULL && qc == NULL))
-		goto out;
-	if (codec_locate_string(text, n, annotation_reads[AN_URL].keys,
-	    annotation_reads[AN_URL].depth, &us, &ue) != 0 ||
-	    (sum_to != NULL && codec_locate_string(text, n, annotation_reads[AN_CHECKSUM].keys,
-	    annotation_reads[AN_CHECKSUM].depth, &cs, &ce) != 0))
-		goto out;
-	if (sum_to == NULL)
-		out = splice2(text, us, ue, qu, 0, 0, NULL);
-	else if (us < cs)
-		out = splice2(text, us, ue, qu, cs, ce, qc);
-	else
-		out = splice2(text, cs, ce, qc, us, ue, qu);
-out:
-	free(qu);
-	free(qc);
-	return out;
-}
-
 /*
  * The status annotation restores a host's status after a move; its url is rewritten only when the
  * result equals the spec url that will be stored, so that the restored status matches spec and
- * the operator has no reason to deprovision. Its checksum follows its url.
+ * the operator has no reason to deprovision. Its checksum follows its url. statusann decides, the
+ * same rule the repair job applies.
  */
 static int
 status_annotation(struct decision *d, const char *final_spec_url)
 {
-	struct codec_field st[AN_COUNT];
-	const char *text = get(d, RD_STATUS_ANNOTATION), *url, *sum;
-	char *url_to = NULL, *sum_to = NULL, *spliced = NULL, *ptr = NULL, err[128];
-	const char *segs[] = { "metadata", "annotations", STATUS_ANNOTATION };
-	enum policy_verdict verdict;
-	struct url_literal url_lit, sum_lit;
+	const char *segs[] = { "metadata", "annotations", STATUSANN_KEY };
+	struct statusann_edit e;
+	char *ptr = NULL;
 	int rc = -1;
 
-	if (text == NULL)
-		return 0;
-	if (codec_parse_fields(text, strlen(text), annotation_reads, AN_COUNT, st, err,
-	    sizeof(err)) != 0)
-		return 0;	/* not ours to repair; the operator will ignore it too */
-	url = codec_field_string(&st[AN_URL]);
-	sum = codec_field_string(&st[AN_CHECKSUM]);
-	if (policy_rewrite_at(d->policy, url, &url_to, &verdict, &url_lit) != 0)
-		goto out;
-	if (verdict != POLICY_REWRITE || !str_eq(url_to, final_spec_url)) {
-		rc = 0;
-		goto out;
+	if (statusann_follow(d->policy, get(d, RD_STATUS_ANNOTATION), final_spec_url, &e) != 0)
+		return -1;
+	if (e.verdict != STATUSANN_REWRITE) {
+		statusann_edit_clear(&e);
+		return 0;	/* nothing to do, or not ours to repair: the operator ignores it too */
 	}
-	if (policy_rewrite_at(d->policy, sum, &sum_to, &verdict, &sum_lit) != 0)
+	if ((ptr = codec_pointer(segs, 3)) == NULL)
 		goto out;
-	if ((ptr = codec_pointer(segs, 3)) == NULL ||
-	    (spliced = annotation_splice(text, url_to, sum_to)) == NULL)
+	if (record(d, REVIEW_ANNOTATION_URL, rewrite_action(d), e.url_from, &e.url_lit, e.url_to,
+	    ptr, e.text) != 0)
 		goto out;
-	if (record(d, REVIEW_ANNOTATION_URL, rewrite_action(d), url, &url_lit, url_to, ptr,
-	    spliced) != 0)
-		goto out;
-	if (sum_to != NULL && record(d, REVIEW_ANNOTATION_CHECKSUM, rewrite_action(d), sum, &sum_lit,
-	    sum_to, ptr, NULL) != 0)
+	if (e.sum_to != NULL && record(d, REVIEW_ANNOTATION_CHECKSUM, rewrite_action(d), e.sum_from,
+	    &e.sum_lit, e.sum_to, ptr, NULL) != 0)
 		goto out;
 	rc = 0;
 out:
-	codec_fields_free(st, AN_COUNT);
-	free(url_to);
-	free(sum_to);
-	free(spliced);
+	statusann_edit_clear(&e);
 	free(ptr);
 	return rc;
 }
@@ -520,26 +450,30 @@ has_ops(const struct decision *d)
 static char *
 patch_base64(const struct decision *d)
 {
-	struct codec_buf ops = CODEC_BUF_INIT;
+	struct buf ops;
 	const char *sep = "[";
-	char *text, *b64 = NULL;
-	size_t i, len;
+	char *b64 = NULL;
+	size_t i, max = 2;
 
+	for (i = 0; i < d->nout; i++)
+		if (d->out[i].op_path != NULL)
+			max += OP_FIXED + codec_string_max(d->out[i].op_path) +
+			    codec_string_max(d->out[i].op_value);
+	buf_init(&ops, max);
 	for (i = 0; i < d->nout; i++) {
 		if (d->out[i].op_path == NULL)
 			continue;
-		codec_buf_raw(&ops, sep);
-		codec_buf_raw(&ops, "{\"op\":\"replace\",\"path\":");
-		codec_buf_string(&ops, d->out[i].op_path);
-		codec_buf_raw(&ops, ",\"value\":");
-		codec_buf_string(&ops, d->out[i].op_value);
-		codec_buf_raw(&ops, "}");
+		buf_addstr(&ops, sep);
+		buf_addstr(&ops, "{\"op\":\"replace\",\"path\":");
+		codec_add_string(&ops, d->out[i].op_path);
+		buf_addstr(&ops, ",\"value\":");
+		codec_add_string(&ops, d->out[i].op_value);
+		buf_addstr(&ops, "}");
 		sep = ",";
 	}
-	codec_buf_raw(&ops, "]");
-	if ((text = codec_buf_take(&ops, &len)) != NULL)
-		b64 = codec_base64(text, len);
-	free(text);
+	if (buf_addstr(&ops, "]") == BUF_OK)
+		b64 = codec_base64(ops.data, ops.len);
+	buf_free(&ops);
 	return b64;
 }
 
@@ -548,38 +482,44 @@ patch_base64(const struct decision *d)
 static int
 respond(struct decision *d)
 {
-	struct codec_buf out = CODEC_BUF_INIT;
+	struct buf out;
 	char *b64 = NULL;
 	int patched = has_ops(d);
-	size_t i;
+	size_t i, max = RESPONSE_FIXED + codec_string_max(d->res->uid);
 
 	if (patched && (b64 = patch_base64(d)) == NULL)
 		return -1;
-	codec_buf_raw(&out, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	if (b64 != NULL)
+		max += codec_string_max(b64);
+	for (i = 0; i < d->nout; i++)
+		max += ANSWER_FIXED + codec_string_max(d->out[i].warning) +
+		    codec_string_max(d->out[i].audit_key) + codec_string_max(d->out[i].audit_value);
+	buf_init(&out, max);
+	buf_addstr(&out, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
 	    "\"response\":{\"uid\":");
-	codec_buf_string(&out, d->res->uid);
-	codec_buf_raw(&out, ",\"allowed\":true");
+	codec_add_string(&out, d->res->uid);
+	buf_addstr(&out, ",\"allowed\":true");
 	if (b64 != NULL) {
-		codec_buf_raw(&out, ",\"patchType\":\"JSONPatch\",\"patch\":");
-		codec_buf_string(&out, b64);
+		buf_addstr(&out, ",\"patchType\":\"JSONPatch\",\"patch\":");
+		codec_add_string(&out, b64);
 	}
 	if (d->nout > 0) {
 		/* audit keys are distinct: one per field, and a field changes at most once */
 		for (i = 0; i < d->nout; i++) {
-			codec_buf_raw(&out, i == 0 ? ",\"warnings\":[" : ",");
-			codec_buf_string(&out, d->out[i].warning);
+			buf_addstr(&out, i == 0 ? ",\"warnings\":[" : ",");
+			codec_add_string(&out, d->out[i].warning);
 		}
 		for (i = 0; i < d->nout; i++) {
-			codec_buf_raw(&out, i == 0 ? "],\"auditAnnotations\":{" : ",");
-			codec_buf_string(&out, d->out[i].audit_key);
-			codec_buf_raw(&out, ":");
-			codec_buf_string(&out, d->out[i].audit_value);
+			buf_addstr(&out, i == 0 ? "],\"auditAnnotations\":{" : ",");
+			codec_add_string(&out, d->out[i].audit_key);
+			buf_addstr(&out, ":");
+			codec_add_string(&out, d->out[i].audit_value);
 		}
-		codec_buf_raw(&out, "}");
+		buf_addstr(&out, "}");
 	}
-	codec_buf_raw(&out, "}}");
+	buf_addstr(&out, "}}");
 	free(b64);
-	if ((d->res->response = codec_buf_take(&out, &d->res->response_len)) == NULL)
+	if ((d->res->response = buf_take(&out, &d->res->response_len)) == NULL)
 		return -1;
 	d->res->outcome = d->withheld ? REVIEW_WITHHELD :
 	    patched ? REVIEW_PATCHED : REVIEW_UNCHANGED;

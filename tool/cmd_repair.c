@@ -12,6 +12,7 @@
 #include "kubeconfig.h"
 #include "policy.h"
 #include "repair.h"
+#include "statusann.h"
 
 #define PROGRESS_MIN_HOSTS 500
 
@@ -25,10 +26,13 @@ repair_usage(FILE *f)
 	    "host (annotation baremetalhost.metal3.io/paused: " REPAIR_PAUSE_VALUE "), patch /status,\n"
 	    "patch spec, read back and check spec url == status url, then remove our pause.\n"
 	    "Without --apply nothing is changed: the plan and the API calls it would make are printed.\n"
+	    "The annotation " STATUSANN_KEY " (the status a move restores) is rewritten\n"
+	    "in the same patch as spec, so a host moved later is not wiped on the other cluster.\n"
 	    "Safe to interrupt and run again: a host found paused by " REPAIR_PAUSE_VALUE " is resumed.\n"
 	    "Left untouched (reported): hosts in a transient state (registering, inspecting, preparing,\n"
-	    "provisioning, deprovisioning, powering off before delete, deleting) and hosts whose spec\n"
-	    "and status urls differ by more than the rewritten host. Someone else's pause is kept.\n\n"
+	    "provisioning, deprovisioning, powering off before delete, deleting), hosts whose spec\n"
+	    "and status urls differ by more than the rewritten host, and hosts paused by anyone else\n"
+	    "(CAPM3, a move, maintenance, the runbook's 'true'): those are 'held' and not written.\n\n"
 	    "connection (first that applies: --server, --kubeconfig, $KUBECONFIG, ~/.kube/config,\n"
 	    "in-cluster service account):\n"
 	    "  --server URL               plain API endpoint without credentials, e.g. the runbook's\n"
@@ -49,14 +53,25 @@ repair_usage(FILE *f)
 	    "                             target host must resolve where bmhguard runs)\n"
 	    "  --wait DURATION            after repairing, watch hosts that had a 'provisioned\n"
 	    "                             registration error' until the operator clears it (e.g. 5m)\n"
-	    "  --concurrency N            hosts worked on at once, one connection each (default 4)\n\n"
+	    "  --concurrency N            hosts worked on at once, one connection each (default 4)\n"
+	    "  --repair-paused-by VALUE   a pause (baremetalhost.metal3.io/paused: VALUE) you own and\n"
+	    "                             hand over: repair works under it and leaves it in place;\n"
+	    "                             repeatable (e.g. the runbook's 'true')\n"
+	    "  --host-deadline DURATION   keep re-reading and re-planning a host that others keep\n"
+	    "                             writing (409 Conflict), with backoff, this long (default 60s)\n"
+	    "  --events[=true|false]      post a Kubernetes Event on every host acted on or left alone\n"
+	    "                             (default: true with --apply, false for a dry run)\n\n"
 	    "output:\n"
 	    "  -o, --output table|json    table (default) or one JSON document for scripts\n\n"
 	    "%s"
 	    "  -h, --help                 this help\n\n"
 	    "DURATION: a number with unit ms, s, m or h (e.g. 500ms, 30s, 1m30s); a bare number is seconds.\n"
-	    "Exit status: 0 everything planned succeeded, 1 some host failed or stays in error,\n"
-	    "2 usage, configuration or connection error.\n", policy_flags_help());
+	    "RESULT: ok, planned (dry run), repaired, patched, resumed, skipped (try later), held (paused\n"
+	    "by someone else), failed, needs-human (our pause kept where removing it could wipe).\n"
+	    "Exit status: 0 everything planned succeeded; 1 some host failed, is held by another\n"
+	    "owner's pause, needs a human, or stays in error after --wait; 2 usage, configuration,\n"
+	    "connection or permission error (permissions are checked before the first write).\n",
+	    policy_flags_help());
 }
 
 /* "1m30s", "500ms", "30" (seconds). Returns milliseconds or -1. */
@@ -165,8 +180,9 @@ report_table(const struct repair_result *r, struct out_state *st)
 		st->first = 0;
 	}
 	if (r->ncalls > 0)
-		printf("%-12s %-28s %-26s %-30s %-10s would make %zu API calls:\n", dash(r->ns),
-		    dash(r->name), dash(r->state), dash(r->error), r->action, r->ncalls);
+		printf("%-12s %-28s %-26s %-30s %-10s would make %zu API %s:\n", dash(r->ns),
+		    dash(r->name), dash(r->state), dash(r->error), r->action, r->ncalls,
+		    r->ncalls == 1 ? "call" : "calls");
 	else
 		printf("%-12s %-28s %-26s %-30s %-10s %s%s%s\n", dash(r->ns), dash(r->name),
 		    dash(r->state), dash(r->error), r->action, r->result, *r->detail ? ": " : "",
@@ -232,10 +248,28 @@ flag_value(int argc, char **argv, int *i, const char *s, const char *l, int *mis
 struct args {
 	struct kubeconfig_opts kc;
 	const char *ns, *selector, *output;
-	int all_ns, apply, verify, concurrency, nnames;
-	long wait_ms, timeout_ms;
+	int all_ns, apply, verify, concurrency, nnames, events, nhanded;
+	long wait_ms, timeout_ms, host_deadline_ms;
 	char **names;
+	const char **handed;
 };
+
+/* "--events", "--events=true", "--events=false": kubectl's boolean flags. -1 not this flag. */
+static int
+bool_flag(const char *arg, const char *name, int *out)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n) != 0)
+		return -1;
+	if (arg[n] == '\0' || strcmp(arg + n, "=true") == 0)
+		*out = 1;
+	else if (strcmp(arg + n, "=false") == 0)
+		*out = 0;
+	else
+		return arg[n] == '=' ? -2 : -1;
+	return 0;
+}
 
 /* Kubernetes object names and namespaces (DNS-1123 subdomain): they go into URL paths. */
 static int
@@ -262,8 +296,11 @@ parse_args(int argc, char **argv, struct args *a, struct policy *p)
 
 	a->concurrency = 4;
 	a->timeout_ms = 30000;
+	a->host_deadline_ms = REPAIR_DEFAULT_HOST_DEADLINE_MS;
+	a->events = -1;
 	a->output = "table";
-	if ((a->names = calloc((size_t)argc, sizeof(char *))) == NULL)
+	if ((a->names = calloc((size_t)argc, sizeof(char *))) == NULL ||
+	    (a->handed = calloc((size_t)argc, sizeof(char *))) == NULL)
 		return -1;
 	for (i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -311,6 +348,24 @@ parse_args(int argc, char **argv, struct args *a, struct policy *p)
 		} else if (VAL(NULL, "--wait")) {
 			if ((a->wait_ms = parse_duration(v)) <= 0) {
 				fprintf(stderr, "bmhguard repair: bad --wait '%s' (e.g. 5m)\n", v);
+				return -1;
+			}
+		} else if (VAL(NULL, "--host-deadline")) {
+			if ((a->host_deadline_ms = parse_duration(v)) <= 0) {
+				fprintf(stderr, "bmhguard repair: bad --host-deadline '%s' (e.g. 60s)\n", v);
+				return -1;
+			}
+		} else if (VAL(NULL, "--repair-paused-by")) {
+			if (strcmp(v, REPAIR_PAUSE_VALUE) == 0) {
+				fprintf(stderr, "bmhguard repair: --repair-paused-by wants another owner's "
+				    "pause value, not '%s'\n", v);
+				return -1;
+			}
+			a->handed[a->nhanded++] = v;
+		} else if ((r = bool_flag(arg, "--events", &a->events)) != -1) {
+			if (r == -2) {
+				fprintf(stderr, "bmhguard repair: --events wants true or false, not '%s'\n",
+				    arg + 9);
 				return -1;
 			}
 		} else if (strcmp(arg, "-A") == 0 || strcmp(arg, "--all-namespaces") == 0)
@@ -370,6 +425,8 @@ parse_args(int argc, char **argv, struct args *a, struct policy *p)
 		fprintf(stderr, "bmhguard repair: --server excludes --kubeconfig and --context\n");
 		return -1;
 	}
+	if (a->events < 0)
+		a->events = a->apply;
 	if (policy_mode(p) == POLICY_WARN && a->apply) {
 		fprintf(stderr, "bmhguard repair: --mode warn never changes anything; drop --apply\n");
 		return -1;
@@ -377,33 +434,75 @@ parse_args(int argc, char **argv, struct args *a, struct policy *p)
 	return 0;
 }
 
+static const char *
+plural(unsigned long n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+/* The summary line's parts, one row per outcome the table can show; rows with 0 are omitted. */
 static void
 print_summary(const struct repair_summary *s, int apply, int json, long wait_ms)
 {
+	static const struct { enum repair_outcome o; const char *json, *text; int apply, dry; } rows[] = {
+		{ REPAIR_OUT_PLANNED, "planned", "to change", 0, 1 },
+		{ REPAIR_OUT_REPAIRED, "repaired", "repaired", 1, 0 },
+		{ REPAIR_OUT_PATCHED, "patched", "patched", 1, 0 },
+		{ REPAIR_OUT_RESUMED, "resumed", "resumed", 1, 0 },
+		{ REPAIR_OUT_SKIPPED, "skipped", "skipped", 1, 1 },
+		{ REPAIR_OUT_HELD, "held", "held by another owner's pause", 1, 1 },
+		{ REPAIR_OUT_FAILED, "failed", "failed", 1, 1 },
+		{ REPAIR_OUT_NEEDS_HUMAN, "needsHuman", "needing a human", 1, 1 },
+		{ REPAIR_OUT_OK, "nothingToDo", "nothing to do", 1, 1 },
+	};
+	size_t i;
+	int any = 0;
+
 	if (json) {
-		printf("\n  ],\n  \"summary\": {\"dryRun\": %s, \"hosts\": %lu, \"nothingToDo\": %lu, "
-		    "\"planned\": %lu, \"repaired\": %lu, \"specPatched\": %lu, \"resumed\": %lu, "
-		    "\"skipped\": %lu, \"failed\": %lu, \"foreignPauseKept\": %lu, \"apiCalls\": %lu, "
-		    "\"writes\": %lu, \"waitCleared\": %lu, \"waitPending\": %lu, \"listRestarts\": %lu}\n}\n",
-		    apply ? "false" : "true", s->hosts, s->nothing, s->planned, s->repaired,
-		    s->spec_patched, s->resumed, s->skipped, s->failed, s->foreign_paused, s->calls,
-		    s->writes, s->wait_cleared, s->wait_pending, s->list_restarts);
+		printf("\n  ],\n  \"summary\": {\"dryRun\": %s, \"hosts\": %lu", apply ? "false" :
+		    "true", s->hosts);
+		for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+			printf(", \"%s\": %lu", rows[i].json, s->outcome[rows[i].o]);
+		printf(", \"underOtherPause\": %lu, \"apiCalls\": %lu, \"writes\": %lu, "
+		    "\"conflicts\": %lu, \"events\": %lu, \"eventsFailed\": %lu, \"waitCleared\": %lu, "
+		    "\"waitPending\": %lu, \"listRestarts\": %lu}\n}\n", s->under_other_pause,
+		    s->calls, s->writes, s->conflicts, s->events, s->events_failed, s->wait_cleared,
+		    s->wait_pending, s->list_restarts);
 		return;
 	}
-	if (apply)
-		printf("\nsummary: %lu hosts: %lu repaired, %lu spec patched, %lu resumed, %lu skipped, "
-		    "%lu nothing to do, %lu failed; %lu foreign pauses kept; %lu API calls",
-		    s->hosts, s->repaired, s->spec_patched, s->resumed, s->skipped, s->nothing,
-		    s->failed, s->foreign_paused, s->calls);
-	else
-		printf("\nsummary (dry run, nothing changed; add --apply): %lu hosts: %lu to change, "
-		    "%lu skipped, %lu nothing to do, %lu failed; %lu API calls", s->hosts, s->planned,
-		    s->skipped, s->nothing, s->failed, s->calls);
+	printf("\nsummary%s: %lu %s: ", apply ? "" : " (dry run, nothing changed; add --apply)",
+	    s->hosts, plural(s->hosts, "host", "hosts"));
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (!(apply ? rows[i].apply : rows[i].dry) || (s->outcome[rows[i].o] == 0 &&
+		    rows[i].o != REPAIR_OUT_FAILED))
+			continue;
+		printf("%s%lu %s", any++ ? ", " : "", s->outcome[rows[i].o], rows[i].text);
+	}
+	if (s->under_other_pause > 0)
+		printf("; %lu changed under another owner's pause (left in place)",
+		    s->under_other_pause);
+	printf("; %lu API %s", s->calls, plural(s->calls, "call", "calls"));
+	if (s->events > 0 || s->events_failed > 0)
+		printf(", %lu %s posted", s->events, plural(s->events, "Event", "Events"));
+	if (s->events_failed > 0)
+		printf(" (%lu could not be)", s->events_failed);
 	if (wait_ms > 0)
 		printf("; errors cleared %lu, still set %lu", s->wait_cleared, s->wait_pending);
 	if (s->list_restarts > 0)
-		printf("; list restarted %lu times (continue token expired)", s->list_restarts);
+		printf("; list restarted %lu %s (continue token expired)", s->list_restarts,
+		    plural(s->list_restarts, "time", "times"));
 	printf("\n");
+}
+
+static int
+run_failed(const struct repair_summary *s)
+{
+	int i;
+
+	for (i = 0; i < REPAIR_OUT_COUNT; i++)
+		if (s->outcome[i] > 0 && repair_outcome_info((enum repair_outcome)i)->exit_failed)
+			return 1;
+	return s->wait_pending > 0;
 }
 
 int
@@ -411,13 +510,13 @@ cmd_repair(int argc, char **argv)
 {
 	struct policy *p = policy_new();
 	struct args a;
-	struct kube_config *cfg = NULL;
+	struct kubeconfig *cfg = NULL;
 	struct kube_client *k = NULL;
 	struct kube_client_opts ko = { 0 };
 	struct repair_opts ro;
 	struct repair_summary sum;
 	struct out_state st;
-	char err[1024];
+	char err[1024], instance[128] = "";
 	int rc = EXIT_USAGE, r;
 
 	memset(&a, 0, sizeof(a));
@@ -446,7 +545,13 @@ cmd_repair(int argc, char **argv)
 		    cfg->namespace, cfg->source);
 		goto out;
 	}
-	ro.policy = p;
+	ro.rules.policy = p;
+	ro.rules.handed = a.handed;
+	ro.rules.nhanded = (size_t)a.nhanded;
+	ro.events = a.events;
+	ro.host_deadline_ms = a.host_deadline_ms;
+	if (gethostname(instance, sizeof(instance) - 1) == 0 && instance[0] != '\0')
+		ro.instance = instance;
 	ro.ns = a.all_ns ? NULL : a.ns ? a.ns : cfg->namespace ? cfg->namespace : "default";
 	ro.selector = a.selector;
 	ro.names = a.names;
@@ -480,12 +585,13 @@ cmd_repair(int argc, char **argv)
 	if (!st.json && st.first)
 		printf("no BareMetalHosts selected\n");
 	print_summary(&sum, a.apply, st.json, a.wait_ms);
-	rc = sum.failed > 0 || sum.wait_pending > 0 ? EXIT_FAILED : EXIT_OK;
+	rc = run_failed(&sum) ? EXIT_FAILED : EXIT_OK;
 out:
 	fflush(stdout);
 	kube_client_free(k);
 	kubeconfig_free(cfg);
 	free(a.names);
+	free(a.handed);
 	policy_free(p);
 	return rc;
 }

@@ -22,6 +22,9 @@ OURS = "bmhguard-repair"
 REG = "provisioned registration error"
 TRANSIENT = {"registering", "inspecting", "preparing", "provisioning", "deprovisioning",
              "powering off before delete", "deleting"}
+# Every pause value tests/gen_hosts.py uses for other owners, handed over (--repair-paused-by).
+GEN_PAUSES = ("move", "maintenance", "", "true")
+GEN_HAND = [a for v in GEN_PAUSES for a in ("--repair-paused-by", v)]
 # Slower under ASan: scale timeouts, never the assertions.
 SLOW = 3 if SANITIZED else 1
 import tap  # noqa: E402
@@ -160,12 +163,14 @@ def strip_volatile(o, drop_pause=False):
     return o
 
 
-def check_invariants(d, before, label):
-    """Zero data loss, no foreign pause removed or changed, untouchable hosts byte-identical."""
+def check_invariants(d, before, label, handed=(), complete=True):
+    """Zero data loss, no foreign pause removed or changed, untouchable hosts byte-identical:
+    transient, differing, and (unless handed over) paused by someone else. With complete (the
+    run finished, nothing killed it) no host is left under our pause where removing it is safe."""
     ev = d.events()
     ok(len(ev["dataLoss"]) == 0, label + ": zero data-loss events", json.dumps(ev["dataLoss"][:3]))
     after = by_key(d.objects())
-    removed, changed = [], []
+    removed, changed, stuck = [], [], []
     for k, o in before.items():
         a = after.get(k)
         if a is None:
@@ -175,12 +180,35 @@ def check_invariants(d, before, label):
         if p is not None and p != OURS and pause_of(a) != p:
             removed.append(k)
         st = (o.get("status") or {}).get("provisioning", {}).get("state")
-        untouchable = st in TRANSIENT or differ_beyond_host(o)
+        untouchable = st in TRANSIENT or differ_beyond_host(o) or (
+            p is not None and p != OURS and p not in handed)
         if untouchable and a != o:
             changed.append(k)
+    for k, a in after.items():
+        if complete and pause_of(a) == OURS and safe_to_unpause(a):
+            stuck.append(k)
     ok(not removed, label + ": no foreign pause removed or changed", removed[:5])
-    ok(not changed, label + ": transient and differing hosts byte-identical", changed[:5])
+    ok(not changed, label + ": transient, differing and foreign-paused hosts byte-identical",
+       changed[:5])
+    ok(not stuck, label + ": no host left under our pause where removing it is safe", stuck[:5])
     return after
+
+
+def safe_to_unpause(o):
+    spec = ((o.get("spec") or {}).get("image") or {}).get("url")
+    stat = ((o.get("status") or {}).get("provisioning") or {}).get("image", {}).get("url")
+    st = ((o.get("status") or {}).get("provisioning") or {}).get("state")
+    return bool(stat) and spec == stat and st not in TRANSIENT
+
+
+def check_after_move(d, label, names, ns="default"):
+    """Move these hosts to a new cluster as clusterctl does, carrying whatever status annotation
+    they hold, and let the operator restore their status there from it: nothing may be wiped."""
+    for n in names:
+        d.ctl("POST", "move", {"namespace": ns, "name": n})
+    ev = d.tick()
+    ok(names and len(ev["dataLoss"]) == 0, label + ": zero data-loss events after moving the %d "
+       "hosts written" % len(names), json.dumps(ev["dataLoss"][:3]))
 
 
 def rewrite_host(url):

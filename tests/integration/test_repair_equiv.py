@@ -5,6 +5,7 @@ against a second double seeded the same way; both must end in the same host obje
 resourceVersion, generation, creationTimestamp and the pause annotation's transient value)."""
 import json
 import os
+import shutil
 import subprocess
 
 from repairlib import (TOP, Double, REG, by_key, check_invariants, done, ok, rewrite_host, run,
@@ -29,6 +30,11 @@ def hosts():
 
 
 def main():
+    if not shutil.which(os.environ.get("KUBECTL") or "kubectl"):
+        # Debian 12 packages no kubectl new enough to install; the runbook's commands need one
+        print("ok - runbook equivalence # SKIP kubectl not found: the runbook's own commands "
+              "need it")
+        done()
     a, b = Double(), Double()
     try:
         seed = hosts()
@@ -45,7 +51,7 @@ def main():
             if p.returncode != 0:
                 fails.append((name, p.returncode, p.stderr[-400:]))
         ok(not fails, "runbook steps (kubectl + curl) ran for every host", fails)
-        rc, out, err = run(["-A", "--apply"], server=b.url)
+        rc, out, err = run(["-A", "--apply", "--events=false"], server=b.url)
         ok(rc == 0, "bmhguard repair --apply on the twin double", out + err)
         a.tick()
         b.tick()

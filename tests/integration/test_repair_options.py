@@ -14,7 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from repairlib import (BIN, Double, REG, by_key, check_invariants, done, ok, pause_of, run,
+from repairlib import (BIN, GEN_HAND, GEN_PAUSES, Double, REG, by_key, check_invariants, done, ok, pause_of, run,
                        run_json)
 import bmh_fixtures as fx  # noqa: E402 (repairlib puts tests/lib on the path)
 
@@ -39,7 +39,7 @@ def main():
         # paging: 1,100 generated hosts = 3 pages of at most 500
         d.generate(1100, seed=7)
         d.clear_log()
-        rc, doc, err = run_json(["-A"], server=d.url)
+        rc, doc, err = run_json(["-A"] + GEN_HAND, server=d.url)
         lists = [e for e in d.log("bodies=0")["entries"] if e["method"] == "GET"]
         qs = [urllib.parse.parse_qs(e["query"]) for e in lists]
         ok(rc == 0 and len((doc or {}).get("hosts", [])) == 1100, "dry run -A sees all 1100 hosts",
@@ -54,7 +54,8 @@ def main():
         for apply in ([], ["--apply"]):
             d.faults([{"kind": "stall", "method": "GET", "nth": 2, "seconds": 5,
                        "then": "process", "path": "^/apis/metal3.io/v1alpha1/baremetalhosts$"}])
-            p = subprocess.Popen([BIN, "repair", "--server", d.url, "-A", "-o", "json"] + apply,
+            p = subprocess.Popen([BIN, "repair", "--server", d.url, "-A", "-o", "json"] + apply +
+                                 GEN_HAND,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(1.5)
             for _ in range(300):     # newer lists push the stalled list's snapshot out
@@ -74,7 +75,8 @@ def main():
         d.reset()
         d.generate(1100, seed=7)
         m, s = pty.openpty()
-        p = subprocess.Popen([BIN, "repair", "--server", d.url, "-A"], stdout=subprocess.DEVNULL,
+        p = subprocess.Popen([BIN, "repair", "--server", d.url, "-A"] + GEN_HAND,
+                             stdout=subprocess.DEVNULL,
                              stderr=s)
         os.close(s)
         buf = b""
@@ -102,7 +104,7 @@ def main():
            "-l passes labelSelector and selects only those hosts", (cats, q))
 
         # -n: one namespace only
-        rc, doc, err = run_json(["-n", "ubiquity"], server=d.url)
+        rc, doc, err = run_json(["-n", "ubiquity"] + GEN_HAND, server=d.url)
         nss = {h["namespace"] for h in (doc or {}).get("hosts", [])}
         ok(rc == 0 and nss == {"ubiquity"}, "-n selects one namespace", nss)
 
@@ -121,13 +123,13 @@ def main():
         ok(all(pause_of(d.obj(*k)) is None for k in regs), "named hosts unpaused afterwards")
 
         # --concurrency 8 over the whole fleet, then invariants
-        rc, doc, err = run_json(["-A", "--apply", "--concurrency", "8"], server=d.url)
+        rc, doc, err = run_json(["-A", "--apply", "--concurrency", "8"] + GEN_HAND, server=d.url)
         s = (doc or {}).get("summary", {})
         ok(rc == 0 and s.get("failed") == 0 and s.get("repaired", 0) > 100,
            "--concurrency 8 repairs the fleet (%s repaired)" % s.get("repaired"), err)
         d.tick()
-        check_invariants(d, before, "fleet")
-        rc, doc, err = run_json(["-A"], server=d.url)
+        check_invariants(d, before, "fleet", handed=GEN_PAUSES)
+        rc, doc, err = run_json(["-A"] + GEN_HAND, server=d.url)
         s = (doc or {}).get("summary", {})
         ok(rc == 0 and s.get("planned") == 0, "nothing left to plan after the fleet run", s)
     finally:
@@ -170,6 +172,16 @@ def main():
         ok(rc == 0 and len(waits) == 3 and all(w["result"] == "cleared" for w in waits),
            "--wait reports each host's error cleared by the operator", waits or err)
         d.reset()
+        d.seed([fx.host("u0", status_url=fx.OLD_URL, status_sum=fx.OLD_SUM, error_type=REG,
+                        error_count=1, annotations={"baremetalhost.metal3.io/paused": "true"})])
+        d.ctl("POST", "operator", {"clearErrors": True, "clearDelay": 0})
+        rc, doc, err = run_json(["-n", "default", "--apply", "--wait", "30s",
+                                 "--repair-paused-by", "true"], server=d.url)
+        waits = [h for h in (doc or {}).get("hosts", []) if h["phase"] == "wait"]
+        ok(rc == 0 and not waits and doc["hosts"][0]["result"] == "repaired",
+           "--wait skips a host left under its owner's pause (the operator clears nothing "
+           "while paused)", doc or err)
+        d.reset()
         d.seed([fx.host("x0", status_url=fx.OLD_URL, status_sum=fx.OLD_SUM, error_type=REG,
                         error_count=1)])
         d.ctl("POST", "operator", {"clearErrors": False})
@@ -187,14 +199,17 @@ def main():
     flags = ["--server", "--kubeconfig", "--context", "--timeout", "-n", "--namespace", "-A",
              "--all-namespaces", "-l", "--selector", "--apply", "--verify-url", "--wait",
              "--concurrency", "-o", "--output", "--target-host", "--match-cidr", "--path-prefix",
-             "--mode", "-h", "--help"]
+             "--mode", "--repair-paused-by", "--host-deadline", "--events", "-h", "--help"]
     missing = [f for f in flags if not re.search(r"(^|[\s,])" + re.escape(f) + r"\b", h.stdout)]
     ok(h.returncode == 0 and not missing, "--help documents every flag", missing)
     for args, why in ((["-n", "a", "-A"], "-n with -A"), (["-A", "h1"], "names with -A"),
                       (["--concurrency", "0"], "--concurrency 0"), (["--wait", "soon"], "bad --wait"),
                       (["--mode", "warn", "--apply"], "--mode warn with --apply"),
                       (["--server", "127.0.0.1:1"], "--server without scheme"),
-                      (["--match-cidr", "300.0.0.0/8"], "bad policy flag")):
+                      (["--match-cidr", "300.0.0.0/8"], "bad policy flag"),
+                      (["--events=maybe"], "bad --events"),
+                      (["--host-deadline", "0"], "--host-deadline 0"),
+                      (["--repair-paused-by", "bmhguard-repair"], "our own pause handed over")):
         rc, out, err = run(args, server=None)
         ok(rc == 2 and len(err.strip().splitlines()) == 1 and not out,
            "usage error: %s -> exit 2, one line" % why, (rc, out, err))

@@ -48,10 +48,11 @@ def hosts():
 EXPECT = {  # name -> (action, result) after --apply
     "named": ("none", "ok"), "notprov": ("patch-spec", "patched"), "noimage": ("none", "ok"),
     "regerr": ("repair", "repaired"), "extprov": ("repair", "repaired"),
-    "foreign": ("repair", "repaired"), "differ": ("skip", "skipped"),
+    "foreign": ("leave", "held"), "differ": ("leave", "held"),
     "resume": ("resume", "resumed"), "halfours": ("repair", "repaired"),
-    "halfrunbook": ("repair", "repaired"), "ipv6port": ("repair", "repaired"),
+    "halfrunbook": ("leave", "held"), "ipv6port": ("repair", "repaired"),
 }
+HELD = ("foreign", "differ", "halfrunbook")
 
 
 def main():
@@ -65,7 +66,8 @@ def main():
         # dry run: plan printed, nothing written
         d.clear_log()
         rc, doc, err = run_json(["-n", "default"], server=d.url)
-        ok(rc == 0 and doc is not None, "dry run exits 0 with JSON", err)
+        ok(rc == 1 and doc is not None, "dry run exits 1 with JSON (hosts held by other "
+           "owners' pauses still need repair)", err)
         log = d.log()
         ok(log["writes"] == 0, "dry run makes no writes", json.dumps(log["byMethod"]))
         ok(log["count"] == 1, "dry run of one namespace costs one LIST", log["count"])
@@ -75,7 +77,8 @@ def main():
                rows.get(name))
         for i in range(len(TRANSIENT)):
             r = rows.get("transient-%d" % i, {})
-            ok(r.get("action") in ("skip",), "plan transient %s -> skip" % r.get("state"), r)
+            ok(r.get("action") == "leave" and r.get("result") == "skipped",
+               "plan transient %s -> leave, skipped" % r.get("state"), r)
         reg = rows.get("regerr", {})
         methods = [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in reg.get("calls", [])]
         ok(methods == [("PATCH", "regerr"), ("PATCH", "status"), ("PATCH", "regerr"),
@@ -95,7 +98,7 @@ def main():
         ok(est and "errorCount" not in est[0]["status"],
            "no error clearing without a registration error", est)
         rc, out, _ = run(["-n", "default"], server=d.url)
-        ok(rc == 0 and "NAMESPACE" in out.splitlines()[0] and "RESULT" in out.splitlines()[0]
+        ok(rc == 1 and "NAMESPACE" in out.splitlines()[0] and "RESULT" in out.splitlines()[0]
            and "dry run" in out and "PATCH /apis/metal3.io/v1alpha1/namespaces/default/"
            "baremetalhosts/regerr/status" in out, "table dry run shows header, calls, summary",
            out[-1500:])
@@ -103,7 +106,10 @@ def main():
         # apply
         d.clear_log()
         rc, doc, err = run_json(["-n", "default", "--apply"], server=d.url)
-        ok(rc == 0, "apply exits 0", err)
+        ok(rc == 1, "apply exits 1: hosts held by other owners' pauses", err)
+        summ = (doc or {}).get("summary", {})
+        ok(summ.get("held") == len(HELD) and summ.get("failed") == 0 and
+           summ.get("needsHuman") == 0, "summary counts the held hosts", summ)
         rows = {h["name"]: h for h in (doc or {}).get("hosts", [])}
         for name, (action, result) in EXPECT.items():
             r = rows.get(name, {})
@@ -134,10 +140,12 @@ def main():
         ok(img(o("extprov"))[0]["url"] == NEW and img(o("extprov"))[1]["url"] == NEW and
            o("extprov")["status"]["provisioning"]["state"] == "externally provisioned",
            "extprov: repaired, state kept")
-        ok(pause_of(o("foreign")) == "move" and img(o("foreign"))[0]["url"] == NEW and
-           img(o("foreign"))[1]["url"] == NEW, "foreign pause: fixed, 'move' pause kept")
-        ok("left in place" in rows.get("foreign", {}).get("detail", ""),
-           "foreign pause reported", rows.get("foreign"))
+        for n in HELD:
+            ok(o(n) == before[("default", n)], "%s: paused by someone else, not written" % n)
+            ok(("paused by '%s'" % pause_of(o(n))) in rows.get(n, {}).get("detail", ""),
+               "%s: the report says who holds the pause" % n, rows.get(n))
+        ok(not [e for e in d.log("path=/(foreign|halfrunbook|differ)")["entries"]
+                if e["method"] == "PATCH"], "no PATCH was sent to a held host")
         sp, stt = img(o("notprov"))
         ok(sp["url"] == NEW and stt.get("url", "") == "" and pause_of(o("notprov")) is None,
            "notprov: spec patched only")
@@ -147,29 +155,66 @@ def main():
            "resume: our pause removed")
         ok(pause_of(o("halfours")) is None and img(o("halfours"))[0]["url"] == NEW,
            "halfours: spec finished, resumed")
-        ok(pause_of(o("halfrunbook")) == "true" and img(o("halfrunbook"))[1]["url"] == NEW,
-           "half-runbook: status fixed, the runbook's pause kept")
         ok(img(o("ipv6port"))[0]["url"] == NEW and img(o("ipv6port"))[0]["checksum"] ==
            "97830b21ed272a3d854615beb54cf004", "IPv6 literal with port rewritten, digest kept")
-        ok(o("differ") == before[("default", "differ")], "differ: untouched")
         calls = sum(rows[n]["apiCalls"] for n in rows if rows[n]["action"] == "repair")
         nrep = sum(1 for n in rows if rows[n]["action"] == "repair")
-        ok(nrep and calls / nrep <= 5, "<= 5 API calls per provisioned host (%.1f)" %
-           (calls / max(nrep, 1)))
+        ok(nrep and calls / nrep <= 6, "<= 5 API calls per provisioned host, and its Event "
+           "(%.1f)" % (calls / max(nrep, 1)))
+        evs = {e["regarding"]["name"]: e for e in d.ctl("GET", "k8s-events")["items"]}
+        want = {n: {"repaired": "Repaired", "patched": "Patched", "resumed": "Resumed",
+                    "held": "PausedByOther", "skipped": "Skipped"}.get(r["result"])
+                for n, r in rows.items() if r["result"] != "ok"}
+        ok({n: evs.get(n, {}).get("reason") for n in want} == want,
+           "an Event on every host acted on or left alone, with the outcome's reason",
+           {n: evs.get(n, {}).get("reason") for n in want})
+        ok(not [n for n in evs if rows.get(n, {}).get("result") == "ok"],
+           "no Event on hosts with nothing to do")
+        ev = evs.get("regerr", {})
+        ok(ev.get("reportingController") == "bmhguard" and ev.get("type") == "Normal" and
+           ev.get("regarding", {}).get("kind") == "BareMetalHost" and
+           ev.get("regarding", {}).get("uid") == o("regerr")["metadata"]["uid"] and
+           "repaired" in ev.get("note", ""), "the Event regards the host, from bmhguard", ev)
+        ok(evs.get("foreign", {}).get("type") == "Warning" and
+           "paused by 'move'" in evs.get("foreign", {}).get("note", ""),
+           "a held host's Event is a Warning naming the pause", evs.get("foreign"))
 
-        # idempotent: a second run has nothing to do
+        # idempotent: a second run has nothing to write
         d.clear_log()
-        rc, doc, err = run_json(["-n", "default", "--apply"], server=d.url)
+        rc, doc, err = run_json(["-n", "default", "--apply", "--events=false"], server=d.url)
         log = d.log()
-        ok(rc == 0 and log["writes"] == 0, "second --apply writes nothing", log["byMethod"])
+        ok(rc == 1 and log["byMethod"].get("PATCH", 0) == 0 and
+           log["byMethod"].get("POST", 0) == 2, "second --apply (no Events) writes nothing "
+           "(two SelfSubjectAccessReviews)", log["byMethod"])
+
+        # owners hand their pauses over: worked under, left in place
+        rc, doc, err = run_json(["-n", "default", "--apply", "--repair-paused-by", "true",
+                                 "--repair-paused-by=move"], server=d.url)
+        rows = {h["name"]: h for h in (doc or {}).get("hosts", [])}
+        d.tick()
+        after = check_invariants(d, before, "handed over", handed=("true", "move"))
+        ok(rc == 0 and rows.get("foreign", {}).get("result") == "repaired" and
+           rows.get("halfrunbook", {}).get("result") == "repaired",
+           "--repair-paused-by: the handed-over hosts repaired, exit 0", err or rows)
+        ok(pause_of(o("foreign")) == "move" and img(o("foreign")) == (
+           {"url": NEW, "checksum": NEWSUM}, {"url": NEW, "checksum": NEWSUM}),
+           "foreign: fixed under 'move', which stays")
+        ok(pause_of(o("halfrunbook")) == "true" and img(o("halfrunbook"))[0]["url"] == NEW and
+           img(o("halfrunbook"))[1]["url"] == NEW, "half-runbook: finished, 'true' kept")
+        ok(rows.get("differ", {}).get("result") == "skipped" and
+           o("differ") == before[("default", "differ")],
+           "differ under a handed-over pause: still skipped, untouched", rows.get("differ"))
+        ok(not [e for e in d.log("path=/(foreign|halfrunbook)")["entries"]
+                if e["method"] == "PATCH" and "paused" in (e.get("body") or "")],
+           "no pause written on a handed-over host")
 
         # our pause where spec and status differ beyond the host: never removed, exit 1
         rc, out, err = run(["-n", "other", "--apply"], server=d.url)
-        ok(rc == 1 and out.count("needs a human") == 2 and
+        ok(rc == 1 and out.count("needs-human") == 2 and "2 needing a human" in out and
            pause_of(d.obj("other", "stuck")) == OURS and
            pause_of(d.obj("other", "stuck2")) == OURS,
            "stuck hosts: exit 1, our pause left in place", out + err)
-        check_invariants(d, before, "end")
+        check_invariants(d, before, "end", handed=("true", "move"))
     finally:
         d.stop()
     done()
