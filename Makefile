@@ -33,10 +33,11 @@ DEB_PKGS := build-essential pkg-config \
 	libmicrohttpd-dev libgnutls28-dev libjson-c-dev libsimdjson-dev libssl-dev libcurl4-openssl-dev \
 	libyaml-dev curl openssl python3
 # `make deps-test` adds what the tests, fuzzing and benchmarks call (test, asan, leakcheck, fuzz,
-# bench-server): libFuzzer (clang), the Python checkers, valgrind, wrk, gnutls-cli, GNU time, and
-# git and strace for tests/integration/test_clone.sh.
+# bench-server): libFuzzer (clang), the Python checkers, valgrind, wrk, gnutls-cli, GNU time, git
+# and strace for tests/integration/test_clone.sh, and promtool (package prometheus) for
+# tests/integration/test_manifests_monitoring.py (it checks /metrics and the alert rules).
 DEB_TEST_PKGS := clang libclang-rt-14-dev python3-yaml python3-jsonpatch python3-jsonschema \
-	valgrind wrk gnutls-bin time git strace
+	valgrind wrk gnutls-bin time git strace prometheus
 # kubectl renders manifests/ (make manifests, the manifest tests): kustomize components and labels
 # need kubectl >= 1.27 (kustomize v5). Debian 12 packages none (its kubernetes-client is kubectl
 # 1.20), so deps-test installs one only where a new enough one is packaged (for example from

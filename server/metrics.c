@@ -1,8 +1,12 @@
 /* metrics.c - the webhook's counters, rendered in the Prometheus text exposition format. */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "metrics.h"
 
@@ -191,6 +195,102 @@ render_duration(struct text *t, const struct metrics *m)
 	text_printf(t, "bmhguard_request_duration_seconds_count %lu\n", load(&m->count));
 }
 
+/* The standard process_* metrics (as Prometheus' client libraries name them), from /proc/self.
+ * A value that cannot be read is left out rather than reported as 0. */
+/* The boot time from /proc/stat, read once (it does not change), or -1. */
+static double
+boot_time(void)
+{
+	static _Atomic double cached;
+	double v = atomic_load_explicit(&cached, memory_order_relaxed);
+	char line[256];
+	FILE *f;
+
+	if (v > 0)
+		return v;
+	if ((f = fopen("/proc/stat", "re")) == NULL)
+		return -1;
+	v = -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "btime ", 6) == 0) {
+			v = strtod(line + 6, NULL);
+			break;
+		}
+	fclose(f);
+	if (v > 0)
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
+	return v;
+}
+
+static void
+render_process(struct text *t)
+{
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	char buf[1024], *p, *tok, *save = NULL;
+	unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+	long long rss = -1;
+	struct rlimit rl;
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+	int i, got = 0;
+	size_t n;
+
+	if ((f = fopen("/proc/self/stat", "re")) != NULL) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* Fields after the command name, which is in parentheses and may hold anything:
+		 * token 0 is field 3 (state); utime 14, stime 15, starttime 22, vsize 23, rss 24. */
+		if ((p = strrchr(buf, ')')) != NULL)
+			for (i = 0, tok = strtok_r(p + 1, " \n", &save); tok != NULL;
+			    i++, tok = strtok_r(NULL, " \n", &save)) {
+				if (i == 11)
+					utime = strtoull(tok, NULL, 10);
+				else if (i == 12)
+					stime = strtoull(tok, NULL, 10);
+				else if (i == 19)
+					start = strtoull(tok, NULL, 10);
+				else if (i == 20)
+					vsize = strtoull(tok, NULL, 10);
+				else if (i == 21) {
+					rss = strtoll(tok, NULL, 10);
+					got = 1;
+					break;
+				}
+			}
+	}
+	if (got && ticks > 0) {
+		double btime = boot_time();
+
+		text_printf(t, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+		    "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n",
+		    (double)(utime + stime) / (double)ticks);
+		text_printf(t, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		    "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n",
+		    rss * (long long)(page > 0 ? page : 4096));
+		text_printf(t, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		    "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n", vsize);
+		if (btime > 0)
+			text_printf(t, "# HELP process_start_time_seconds Start time of the process since unix "
+			    "epoch in seconds.\n# TYPE process_start_time_seconds gauge\n"
+			    "process_start_time_seconds %.2f\n", btime + (double)start / (double)ticks);
+	}
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		long nfd = 0;
+
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				nfd++;
+		closedir(d);
+		text_printf(t, "# HELP process_open_fds Number of open file descriptors.\n"
+		    "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n", nfd - 1);	/* not our own */
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		text_printf(t, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+		    "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+}
+
 char *
 metrics_render(const struct metrics *m, const char *version, size_t *len)
 {
@@ -204,9 +304,10 @@ metrics_render(const struct metrics *m, const char *version, size_t *len)
 	render_duration(&t, m);
 	text_printf(&t, "# HELP bmhguard_inflight_requests Webhook requests being received or answered.\n"
 	    "# TYPE bmhguard_inflight_requests gauge\nbmhguard_inflight_requests %ld\n", metrics_inflight(m));
-	text_printf(&t, "# HELP bmhguard_tls_cert_not_after_seconds Expiry of the serving certificate "
-	    "(Unix time).\n# TYPE bmhguard_tls_cert_not_after_seconds gauge\n"
-	    "bmhguard_tls_cert_not_after_seconds %lld\n", atomic_load(&((struct metrics *)m)->cert_not_after));
+	text_printf(&t, "# HELP bmhguard_tls_cert_not_after_timestamp_seconds Expiry (notAfter) of the "
+	    "serving certificate, Unix time.\n# TYPE bmhguard_tls_cert_not_after_timestamp_seconds gauge\n"
+	    "bmhguard_tls_cert_not_after_timestamp_seconds %lld\n",
+	    atomic_load(&((struct metrics *)m)->cert_not_after));
 	text_printf(&t, "# HELP bmhguard_tls_cert_reloads_total Certificate reload attempts, by result.\n"
 	    "# TYPE bmhguard_tls_cert_reloads_total counter\n"
 	    "bmhguard_tls_cert_reloads_total{result=\"success\"} %lu\n"
@@ -214,6 +315,7 @@ metrics_render(const struct metrics *m, const char *version, size_t *len)
 	    load(&m->reloads_ok), load(&m->reloads_failed));
 	text_printf(&t, "# HELP bmhguard_build_info Build information.\n# TYPE bmhguard_build_info gauge\n"
 	    "bmhguard_build_info{version=\"%s\"} 1\n", version);
+	render_process(&t);
 	if (t.failed) {
 		free(t.buf);
 		return NULL;

@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """test_manifests.py - render manifests/ with `kubectl kustomize` (base, every overlay, and the
-static-caBundle variant through `make manifests`) and check the deployment's invariants against
+static-caBundle variant through `make manifests`, every VARIANT of `make manifests` with IMAGE=, with
+the repair-apply, monitoring and network-policy components) and check the deployment's invariants against
 the rendered YAML and against the real binary: the webhook path and port lead to the Deployment's
 --listen port through the Service, the probes hit the plain port, the RBAC verbs are exactly the
 API calls `bmhguard repair` makes (observed against tests/kube_double.py), the pod's command line
-runs and answers, the cert-manager overlay injects instead of carrying a caBundle, and the CEL
-pre-filter of the match-conditions overlay matches exactly the literal-IP hosts."""
+runs and answers, the cert-manager overlay injects instead of carrying a caBundle, the CEL
+pre-filter of the match-conditions overlay matches exactly the literal-IP hosts, installing makes no
+fleet-wide write (no bare Job; the CronJob is a dry run until components/repair-apply), one image
+setting reaches every container of every install path, every object carries the recommended
+app.kubernetes.io/* labels, and the NetworkPolicy admits exactly the webhook and plain ports."""
 import base64
 import json
 import os
@@ -29,6 +33,10 @@ BUILD = os.environ.get("BMHGUARD_BUILD") or os.path.dirname(BIN)
 SANITIZED = os.environ.get("BMHGUARD_SANITIZED") == "1"
 NS = "bmhguard-system"
 WEBHOOK_PATH = "/mutate-metal3-io-v1alpha1-baremetalhost"
+IMAGE = "registry.example:5000/team/bmhguard:1.2.3"
+DRY_RUN_ARGS = ["repair", "--all-namespaces", "--events"]
+APPLY_ARGS = ["repair", "--all-namespaces", "--apply"]
+RECOMMENDED = ("name", "instance", "version", "component", "part-of", "managed-by")
 REPAIR_RULES = {("metal3.io", "baremetalhosts"): {"get", "list", "patch"},
                 ("metal3.io", "baremetalhosts/status"): {"patch"},
                 ("events.k8s.io", "events"): {"create"},
@@ -258,25 +266,103 @@ def check_common(docs, label, serve_flags, repair_flags):
        binds[0]["subjects"] == [{"kind": "ServiceAccount", "name": "bmhguard-repair", "namespace": NS}],
        f"{label}: ClusterRoleBinding binds only ServiceAccount {NS}/bmhguard-repair")
 
-    # Job and CronJob
-    job, cj = one(docs, "Job", "bmhguard-repair"), one(docs, "CronJob", "bmhguard-repair")
-    if ok(job and cj, f"{label}: repair Job and CronJob present"):
-        for obj, what in ((job, "Job"), (cj, "CronJob")):
-            ps = pod_spec(obj)
-            ok(ps["containers"][0].get("args") == ["repair", "--apply", "--all-namespaces"] and
-               ps["containers"][0].get("command") is None, f"{label}: {what} runs `bmhguard repair --apply --all-namespaces`")
-            ok(set(flag_map(ps["containers"][0]["args"])) <= repair_flags, f"{label}: {what} flags are repair's")
-            ok(ps.get("serviceAccountName") == "bmhguard-repair", f"{label}: {what} runs as bmhguard-repair")
-            ok(ps.get("restartPolicy") in ("Never", "OnFailure"), f"{label}: {what} restartPolicy")
-            check_security(obj, f"{label} {what}")
+    # No bare Job (applying must not start a fleet-wide pass, and a Job's template is immutable,
+    # so the next upgrade's apply would fail); the CronJob is a dry run unless repair-apply is in.
+    ok(not find(docs, "Job"), f"{label}: no bare Job", [j["metadata"]["name"] for j in find(docs, "Job")])
+    cj = one(docs, "CronJob", "bmhguard-repair")
+    if ok(cj is not None, f"{label}: repair CronJob present"):
+        ps = pod_spec(cj)
+        want = APPLY_ARGS if "repair-apply" in label else DRY_RUN_ARGS
+        ok(ps["containers"][0].get("args") == want and ps["containers"][0].get("command") is None,
+           f"{label}: CronJob runs `bmhguard {' '.join(want[1:])}`", ps["containers"][0].get("args"))
+        ok(set(flag_map(ps["containers"][0]["args"])) <= repair_flags, f"{label}: CronJob flags are repair's")
+        ok(ps.get("serviceAccountName") == "bmhguard-repair", f"{label}: CronJob runs as bmhguard-repair")
+        ok(ps.get("restartPolicy") == "Never", f"{label}: CronJob restartPolicy Never (pod failure policy)")
+        pfp = cj["spec"]["jobTemplate"]["spec"].get("podFailurePolicy", {}).get("rules", [])
+        ok(any(r.get("action") == "FailJob" and r.get("onExitCodes", {}).get("operator") == "In" and
+               r["onExitCodes"].get("values") == [1] and r["onExitCodes"].get("containerName") ==
+               ps["containers"][0]["name"] for r in pfp),
+           f"{label}: exit 1 (hosts held or needing a human) fails the Job at once, not retried", pfp)
+        check_security(cj, f"{label} CronJob")
         fields = cj["spec"]["schedule"].split()
         ok(len(fields) == 5 and fields[0].isdigit() and int(fields[0]) < 60 and fields[1:] == ["*"] * 4,
            f"{label}: CronJob hourly ({cj['spec']['schedule']})")
         ok(cj["spec"].get("concurrencyPolicy") == "Forbid", f"{label}: CronJob concurrencyPolicy Forbid")
+        facts["repair_args"] = ps["containers"][0]["args"]
+
+    # The metrics port on the Service, for a ServiceMonitor.
+    mp = [p for p in svc["spec"]["ports"] if p.get("name") == "metrics"]
+    ok(len(mp) == 1 and mp[0]["port"] == 8080 and resolve_port(c, mp[0].get("targetPort")) == plain,
+       f"{label}: Service port `metrics` 8080 -> the plain port {plain}", svc["spec"]["ports"])
+
+    # The recommended labels on every object (name, instance, version, component, part-of,
+    # managed-by), never in a selector; version only where components/release is in.
+    need = [k for k in RECOMMENDED if k != "version" or label != "base"]
+    for d in docs:
+        lb = d["metadata"].get("labels", {})
+        missing = [k for k in need if not lb.get("app.kubernetes.io/" + k)]
+        ok(not missing and lb.get("app.kubernetes.io/name") == "bmhguard" and
+           lb.get("app.kubernetes.io/part-of") == "bmhguard",
+           f"{label}: {d['kind']} {d['metadata']['name']} has the recommended labels", missing or lb)
+    for obj in (dep, cj):
+        if obj:
+            tl = (obj["spec"]["template"] if obj["kind"] == "Deployment" else
+                  obj["spec"]["jobTemplate"]["spec"]["template"])["metadata"].get("labels", {})
+            ok(not [k for k in need if not tl.get("app.kubernetes.io/" + k)],
+               f"{label}: {obj['kind']} pods carry the recommended labels", tl)
+    ok(spec["selector"]["matchLabels"] == {"app.kubernetes.io/name": "bmhguard",
+                                           "app.kubernetes.io/component": "webhook"},
+       f"{label}: the Deployment's selector (immutable) is only name and component", spec["selector"])
+    versions = {d["metadata"].get("labels", {}).get("app.kubernetes.io/version") for d in docs}
+    if label != "base":
+        tag = c["image"].rsplit("/", 1)[-1].partition(":")[2] or "latest"
+        ok(versions == {tag}, f"{label}: app.kubernetes.io/version is the image's tag ({tag}) everywhere",
+           versions)
     facts["ca_bundle"] = cc.get("caBundle")
     facts["annotations"] = mwc["metadata"].get("annotations", {})
     facts["webhook"] = wh
     return facts
+
+
+def check_network_policy(docs, facts, label, expected):
+    """components/network-policy: the webhook pods admit the API server on the webhook port from
+    anywhere (it is not a pod) and scrapers on the plain port, which is also the probes' port;
+    nothing else."""
+    nps = find(docs, "NetworkPolicy")
+    if not expected:
+        ok(not nps, f"{label}: no NetworkPolicy unless asked for")
+        return
+    if not ok(len(nps) == 1, f"{label}: one NetworkPolicy", [n["metadata"]["name"] for n in nps]):
+        return
+    np_, dep = nps[0], facts["dep"]
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    ok(np_["metadata"].get("namespace") == NS, f"{label}: NetworkPolicy in {NS}")
+    ok(np_["spec"]["podSelector"].get("matchLabels", {}).items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+       and np_["spec"]["podSelector"]["matchLabels"], f"{label}: NetworkPolicy selects the webhook pods")
+    cj = one(docs, "CronJob", "bmhguard-repair")
+    if cj:
+        jl = cj["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        ok(not np_["spec"]["podSelector"]["matchLabels"].items() <= jl.items(),
+           f"{label}: NetworkPolicy leaves the repair pods (they need the API server) alone")
+    ok(np_["spec"].get("policyTypes") == ["Ingress"], f"{label}: NetworkPolicy restricts ingress", np_["spec"])
+    ports = {}
+    for rule in np_["spec"].get("ingress", []):
+        for p in rule.get("ports", []):
+            ports.setdefault(resolve_port(c, p.get("port")), []).append(rule.get("from"))
+    ok(set(ports) == {facts["listen"], facts["plain"]},
+       f"{label}: NetworkPolicy opens only --listen {facts['listen']} and --plain-listen {facts['plain']}", ports)
+    hook = [f for f in ports.get(facts["listen"], [])]
+    ok(hook and all(f and {b.get("ipBlock", {}).get("cidr") for b in f} >= {"0.0.0.0/0", "::/0"} for f in hook),
+       f"{label}: the webhook port admits the API server from any address (IPv4 and IPv6)", hook)
+    plain = ports.get(facts["plain"], [])
+    ok(plain and all(f and all("namespaceSelector" in b or "ipBlock" in b for b in f) for f in plain),
+       f"{label}: the plain port admits scrapers by namespace", plain)
+    rp = c.get("readinessProbe", {}).get("httpGet", {}).get("port")
+    lp = c.get("livenessProbe", {}).get("httpGet", {}).get("port")
+    mp = [p for p in facts["svc"]["spec"]["ports"] if p.get("name") == "metrics"]
+    ok(resolve_port(c, rp) == resolve_port(c, lp) == facts["plain"] and mp and
+       resolve_port(c, mp[0]["targetPort"]) == facts["plain"],
+       f"{label}: probes and the metrics port are the port the NetworkPolicy opens to scrapers")
 
 
 def check_cert_manager(docs, facts, label):
@@ -475,8 +561,11 @@ def observed_repair_calls(tmp):
     server = "http://127.0.0.1:%s" % line[1]
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
     env["HOME"] = tmp
-    job = [BIN, "repair", "--apply", "--all-namespaces", "--server", server]
-    r1 = run(job, env=env, timeout=120)
+    # The CronJob's two command lines: the default dry run (Events only), then components/repair-apply's.
+    r0 = run([BIN] + DRY_RUN_ARGS + ["--server", server], env=env, timeout=120)
+    r1 = run([BIN] + APPLY_ARGS + ["--server", server], env=env, timeout=120)
+    if r0.returncode not in (0, 1):
+        r1 = r0
     # and by name, as an operator would run it by hand
     with urllib.request.urlopen(server + "/_double/objects", timeout=10) as r:
         first = json.load(r)["items"][0]["metadata"]
@@ -533,17 +622,48 @@ def main():
         certdir = os.path.join(tmp, "certs")
         r = run([BIN, "certs", "--service", "bmhguard", "--namespace", NS, "--out", certdir])
         ok(r.returncode == 0, "bmhguard certs makes the pair for the static variant", r.stderr)
-        for mc in ("", "1"):
-            out = os.path.join(tmp, "manifests%s.yaml" % mc)
+        def make_manifests(label, *extra):
+            out = os.path.join(tmp, "m%d.yaml" % len(variants))
             r = run(["make", "-C", TOP, "--no-print-directory", "BMHGUARD_BIN=" + os.path.abspath(BIN),
                      "KUBECTL=" + KUBECTL, "MANIFESTS_WORK=" + os.path.join(tmp, "work"),
-                     "CERTS_DIR=" + certdir, "MANIFESTS_OUT=" + out, "MATCH_CONDITIONS=" + mc,
-                     "IMAGE=registry.example/bmhguard:1.2.3", "manifests"], timeout=120)
-            label = "make manifests" + (" MATCH_CONDITIONS=1" if mc else "")
+                     "CERTS_DIR=" + certdir, "MANIFESTS_OUT=" + out, "IMAGE=" + IMAGE, "manifests"] + list(extra),
+                    timeout=120)
             if ok(r.returncode == 0 and os.path.exists(out), f"{label} renders", r.stdout + r.stderr):
-                ok(os.stat(out).st_mode & 0o077 == 0, f"{label}: output (holds the key) is not group/world readable")
+                if "cert-manager" not in label and "VARIANT=match" not in label:
+                    ok(os.stat(out).st_mode & 0o077 == 0, f"{label}: output (holds the key) is not group/world readable")
                 with open(out) as f:
                     variants[label] = [d for d in yaml.safe_load_all(f) if d]
+
+        # Every install path with one image setting: IMAGE= for each VARIANT of make manifests.
+        make_manifests("make manifests")
+        make_manifests("make manifests MATCH_CONDITIONS=1", "MATCH_CONDITIONS=1")
+        make_manifests("make manifests VARIANT=cert-manager", "VARIANT=cert-manager")
+        make_manifests("make manifests VARIANT=match-conditions", "VARIANT=match-conditions")
+        make_manifests("make manifests VARIANT=cert-manager REPAIR_APPLY=1 MONITORING=1 NETWORK_POLICY=1 (repair-apply)",
+                       "VARIANT=cert-manager", "REPAIR_APPLY=1", "MONITORING=1", "NETWORK_POLICY=1")
+        r = run(["make", "-C", TOP, "--no-print-directory", "BMHGUARD_BIN=" + os.path.abspath(BIN),
+                 "KUBECTL=" + KUBECTL, "MANIFESTS_WORK=" + os.path.join(tmp, "work"), "CERTS_DIR=" + certdir,
+                 "MANIFESTS_OUT=" + os.path.join(tmp, "bad.yaml"), "VARIANT=helm", "manifests"], timeout=60)
+        ok(r.returncode == 2 and "VARIANT=helm" in r.stderr, "make manifests refuses an unknown VARIANT", r.stderr)
+        # ... and for kubectl apply -k: the overlays take theirs from components/release, the one
+        # place to edit. A copy of manifests/ with it edited must reach every container of both.
+        mcopy = os.path.join(tmp, "manifests-copy")
+        shutil.copytree(os.path.join(TOP, "manifests"), mcopy)
+        rel = os.path.join(mcopy, "components", "release", "kustomization.yaml")
+        with open(rel) as f:
+            text = f.read()
+        name, tag = IMAGE.rsplit(":", 1)
+        text2 = re.sub(r"(?m)^(  newName:).*$", r"\1 " + name, text)
+        text2 = re.sub(r"(?m)^(  newTag:).*$", r'\1 "%s"' % tag, text2)
+        text2 = re.sub(r"(?m)^(    app.kubernetes.io/version:).*$", r'\1 "%s"' % tag, text2)
+        ok(text2.count(name) == 1 and text2.count('"%s"' % tag) == 2,
+           "components/release holds the image name, tag and version label once each")
+        with open(rel, "w") as f:
+            f.write(text2)
+        for ov in ("cert-manager", "match-conditions"):
+            docs, out = render(os.path.join(mcopy, "overlays", ov))
+            if ok(docs is not None, f"overlays/{ov} with components/release edited renders", out):
+                variants[f"overlays/{ov} (image from components/release)"] = docs
 
         # Rotation without a gap: the old CA rides along in ca.crt and so in caBundle.
         old = os.path.join(tmp, "old")
@@ -569,13 +689,19 @@ def main():
             if label == "base":
                 ok(facts["ca_bundle"] is None and not facts["annotations"].get("cert-manager.io/inject-ca-from"),
                    "base: no caBundle and no injection (the variants add one)")
-            if label.startswith("overlays/"):  # both overlays take their certificate from cert-manager
-                check_cert_manager(docs, facts, label)
+            if "overlays/" in label or "cert-manager" in label or "VARIANT=match" in label:
+                check_cert_manager(docs, facts, label)   # these take their certificate from cert-manager
             if "match-conditions" in label.lower() or "MATCH_CONDITIONS" in label:
                 check_match_conditions(facts, label)
             else:
                 ok("matchConditions" not in facts["webhook"], f"{label}: no matchConditions")
-            if label.startswith("make manifests"):
+            want_image = IMAGE if (label.startswith("make") or "components/release" in label) else "localhost/bmhguard:latest"
+            images = [c["image"] for d in docs if d["kind"] in ("Deployment", "Job", "CronJob", "DaemonSet",
+                                                                "StatefulSet") for c in pod_spec(d)["containers"]]
+            ok(len(images) == 2 and set(images) == {want_image}, f"{label}: every container's image is {want_image}",
+               images)
+            check_network_policy(docs, facts, label, "NETWORK_POLICY=1" in label)
+            if label.startswith("make manifests") and "VARIANT" not in label:
                 with open(os.path.join(certdir, "ca.crt")) as f:
                     ca_pem = f.read()
                 bundle = facts["ca_bundle"] or ""
@@ -587,11 +713,31 @@ def main():
                 with open(os.path.join(certdir, "tls.key")) as f:
                     ok(sec and base64.b64decode("".join(sec["data"]["tls.key"].split())).decode() == f.read(),
                        f"{label}: the Secret's tls.key is certs/tls.key")
-                ok(all(c["image"] == "registry.example/bmhguard:1.2.3" for d in docs
-                       if d["kind"] in ("Deployment", "Job", "CronJob") for c in pod_spec(d)["containers"]),
-                   f"{label}: IMAGE= sets every container's image")
                 if not label.endswith("=1"):
                     check_pod_command(facts, ca_pem, certdir, label)
+            elif "VARIANT" in label or label.startswith("overlays/"):
+                ok(one(docs, "Secret", "bmhguard-tls") is None, f"{label}: no Secret (cert-manager writes it)")
+            if "MONITORING=1" in label:
+                sm, pr = one(docs, "ServiceMonitor", "bmhguard"), one(docs, "PrometheusRule", "bmhguard")
+                ok(sm is not None and pr is not None, f"{label}: ServiceMonitor and PrometheusRule")
+                if sm:
+                    ok(sm["spec"]["selector"]["matchLabels"].items() <= facts["svc"]["metadata"]["labels"].items()
+                       and [e.get("port") for e in sm["spec"]["endpoints"]] == ["metrics"] and
+                       sm["spec"]["endpoints"][0].get("path") == "/metrics" and
+                       sm["spec"]["namespaceSelector"].get("matchNames") == [NS],
+                       f"{label}: the ServiceMonitor scrapes the Service's metrics port at /metrics", sm["spec"])
+            else:
+                ok(not find(docs, "ServiceMonitor") and not find(docs, "PrometheusRule"),
+                   f"{label}: no monitoring objects unless asked for (their CRDs may be absent)")
+
+        # Overlays and make manifests' VARIANTs are the same install, but for the image.
+        for ov in ("cert-manager", "match-conditions"):
+            a = variants.get(f"overlays/{ov} (image from components/release)")
+            b = variants.get(f"make manifests VARIANT={ov}")
+            if a and b:
+                ok(yaml.safe_dump_all(sorted(a, key=lambda d: (d["kind"], d["metadata"]["name"]))) ==
+                   yaml.safe_dump_all(sorted(b, key=lambda d: (d["kind"], d["metadata"]["name"]))),
+                   f"make manifests VARIANT={ov} IMAGE= renders exactly overlays/{ov} with components/release set")
 
         # The failurePolicy comment says why, in the source.
         with open(os.path.join(TOP, "manifests", "base", "mutatingwebhook.yaml")) as f:

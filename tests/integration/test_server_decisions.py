@@ -191,7 +191,7 @@ def main():
               "metrics: withheld spec.image.url by field")
         sl.ok((srv.metric("bmhguard_request_duration_seconds_count") or 0) >=
               len(CASES) + len(NOOP_CASES) + 5, "metrics: duration histogram counts every request")
-        sl.ok((srv.metric("bmhguard_tls_cert_not_after_seconds") or 0) > 1.7e9,
+        sl.ok((srv.metric("bmhguard_tls_cert_not_after_timestamp_seconds") or 0) > 1.7e9,
               "metrics: certificate expiry exported")
         text = srv.plain_get("/metrics")[1]
         sl.ok("bmhguard_build_info{version=" in text and "bmhguard_inflight_requests 0" in text,

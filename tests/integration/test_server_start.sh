@@ -68,7 +68,7 @@ code=$(curl -s -o "$work/r" -w '%{http_code}' "http://127.0.0.1:$plain/readyz")
 [ "$code" = 200 ] && grep -q ready "$work/r"; ok $? "/readyz 200 once the certificate is loaded ($code)"
 code=$(curl -s -o "$work/m" -w '%{http_code} %{content_type}' "http://127.0.0.1:$plain/metrics")
 [ "$code" = "200 text/plain; version=0.0.4; charset=utf-8" ] && grep -q '^# TYPE bmhguard_request_duration_seconds histogram' "$work/m" &&
-	grep -q '^bmhguard_inflight_requests 0' "$work/m" && grep -q '^bmhguard_tls_cert_not_after_seconds [1-9]' "$work/m" &&
+	grep -q '^bmhguard_inflight_requests 0' "$work/m" && grep -q '^bmhguard_tls_cert_not_after_timestamp_seconds [1-9]' "$work/m" &&
 	grep -q '^bmhguard_admission_requests_total{outcome="patched"} 0' "$work/m"
 ok $? "/metrics in the Prometheus text format ($code)"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$plain/nope")

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
@@ -68,10 +69,17 @@ test_metrics(void)
 	CHECK(sample(text, "bmhguard_request_duration_seconds_count") == 4, "count");
 	CHECK(sample(text, "bmhguard_request_duration_seconds_sum") > 20.0, "sum in seconds");
 	CHECK(sample(text, "bmhguard_inflight_requests") == 2, "in-flight gauge");
-	CHECK(sample(text, "bmhguard_tls_cert_not_after_seconds") == 1798202705, "cert expiry");
+	CHECK(sample(text, "bmhguard_tls_cert_not_after_timestamp_seconds") == 1798202705, "cert expiry");
 	CHECK(sample(text, "bmhguard_tls_cert_reloads_total{result=\"failure\"}") == 1, "reload failure");
 	CHECK(sample(text, "bmhguard_build_info{version=\"1.2.3\"}") == 1, "build info");
 	CHECK(strstr(text, "# TYPE bmhguard_request_duration_seconds histogram\n") != NULL, "histogram TYPE line");
+	CHECK(sample(text, "process_resident_memory_bytes") > 4096, "process RSS from /proc/self/stat");
+	CHECK(sample(text, "process_cpu_seconds_total") >= 0, "process CPU seconds");
+	CHECK(sample(text, "process_open_fds") >= 3, "process open fds (stdin, stdout, stderr at least)");
+	CHECK(sample(text, "process_max_fds") >= sample(text, "process_open_fds"), "process max fds");
+	CHECK(sample(text, "process_start_time_seconds") > 1.7e9 &&
+	    sample(text, "process_start_time_seconds") <= (double)time(NULL) + 1, "process start time is Unix time");
+	CHECK(strstr(text, "# TYPE process_cpu_seconds_total counter\n") != NULL, "process CPU TYPE counter");
 	free(text);
 	metrics_free(m);
 }
