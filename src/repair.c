@@ -212,6 +212,7 @@ queue_close(struct runner *r)
 
 /* What one host's repair has done so far: it decides what a failure leaves behind. */
 struct hostrun {
+	const struct repair_rules *rules;
 	struct kube_conn *c;
 	struct repair_host *h;
 	unsigned long calls, writes, conflicts;
@@ -302,6 +303,13 @@ patch_step(struct hostrun *hr, const struct repair_plan *plan, unsigned step, ch
 	if (rc != KUBE_OK)
 		return rc;
 	hr->writes++;
+	if (step == REPAIR_STEP_PAUSE)
+		hr->paused = 1;
+	if (step == REPAIR_STEP_STATUS) {
+		hr->wrote_status = 1;
+		free(hr->status_written);
+		hr->status_written = plan->new_status_url ? strdup(plan->new_status_url) : NULL;
+	}
 	if (repair_host_parse(resp, &fresh, err, errlen) < 0) {
 		free(resp);
 		return KUBE_API_ERROR;
@@ -330,9 +338,10 @@ execute(struct hostrun *hr, const struct repair_plan *plan, char *err, size_t er
 			if ((rc = refetch(hr, err, errlen)) != KUBE_OK)
 				return rc;
 			h = hr->h;
-			if (str_empty(h->status_url) || !str_eq(h->spec_url, h->status_url)) {
-				snprintf(err, errlen, "read back: spec url '%s' != status url '%s'",
-				    h->spec_url ? h->spec_url : "", h->status_url ? h->status_url : "");
+			if (!repair_host_consistent(hr->rules, h)) {
+				snprintf(err, errlen, "read back: spec url '%s', status url '%s' or the "
+				    "status annotation do not match", h->spec_url ? h->spec_url : "",
+				    h->status_url ? h->status_url : "");
 				return READBACK_MISMATCH;
 			}
 			continue;
@@ -342,22 +351,16 @@ execute(struct hostrun *hr, const struct repair_plan *plan, char *err, size_t er
 		if ((rc = patch_step(hr, plan, step, err, errlen)) != KUBE_OK)
 			return rc;
 		h = hr->h;
-		if (step == REPAIR_STEP_PAUSE)
-			hr->paused = 1;
-		if (step == REPAIR_STEP_STATUS) {
-			hr->wrote_status = 1;
-			free(hr->status_written);
-			hr->status_written = plan->new_status_url ? strdup(plan->new_status_url) : NULL;
-		}
 	}
 	return KUBE_OK;
 }
 
 /*
- * A write failed for good. If our pause may be on the host, look again: with spec == status the
- * operator has nothing to wipe, so our pause comes off and the host is back in its owner's hands;
- * with spec != status only our pause stands between the host and a wipe, so it stays and a
- * person has to look.
+ * A write failed for good. If this run wrote anything, or our pause may be on the host, look
+ * again. A consistent host (spec == status, annotation in line) has nothing the operator would
+ * wipe: our pause comes off and the host is back in its owner's hands. An inconsistent one stands
+ * between its pause and a wipe: our pause stays, and the owner of a pause handed over is told to
+ * keep theirs; either way a person has to look.
  */
 static void
 abandon(struct hostrun *hr, struct outcome *oc, const char *why)
@@ -366,7 +369,7 @@ abandon(struct hostrun *hr, struct outcome *oc, const char *why)
 	char e[600] = "";
 	int i;
 
-	if (!hr->paused && !ours(hr->h->pause)) {
+	if (!hr->paused && hr->writes == 0 && !ours(hr->h->pause)) {
 		outcome_set(oc, REPAIR_OUT_FAILED, "%s", why);
 		return;
 	}
@@ -379,16 +382,22 @@ abandon(struct hostrun *hr, struct outcome *oc, const char *why)
 			return;
 		}
 		h = hr->h;
-		if (!ours(h->pause)) {
-			outcome_set(oc, REPAIR_OUT_FAILED, "%s", why);
+		if (repair_state_transient(h->state) || !repair_host_consistent(hr->rules, h)) {
+			if (h->pause == NULL) {
+				outcome_set(oc, REPAIR_OUT_FAILED, "%s; spec url '%s', status url '%s', "
+				    "unpaused by someone else", why, h->spec_url ? h->spec_url : "",
+				    h->status_url ? h->status_url : "");
+				return;
+			}
+			outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s; spec url '%s', status url '%s', "
+			    "state '%s': %s", why, h->spec_url ? h->spec_url : "", h->status_url ?
+			    h->status_url : "", h->state ? h->state : "", ours(h->pause) ?
+			    "our pause (" REPAIR_PAUSE_VALUE ") left in place" :
+			    "keep the pause on until it is repaired");
 			return;
 		}
-		if (repair_state_transient(h->state) || str_empty(h->status_url) ||
-		    !str_eq(h->spec_url, h->status_url)) {
-			outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s; spec url '%s', status url '%s', "
-			    "state '%s': our pause (%s) left in place", why, h->spec_url ?
-			    h->spec_url : "", h->status_url ? h->status_url : "", h->state ? h->state :
-			    "", REPAIR_PAUSE_VALUE);
+		if (!ours(h->pause)) {
+			outcome_set(oc, REPAIR_OUT_FAILED, "%s", why);
 			return;
 		}
 		switch (patch_step(hr, &unpause, REPAIR_STEP_UNPAUSE, e, sizeof(e))) {
@@ -506,6 +515,18 @@ adoptable(const struct hostrun *hr)
 	    hr->status_written != NULL && str_eq(hr->h->status_url, hr->status_written);
 }
 
+/* What a run's writes add up to: a repair outweighs a patch, a patch a resume. */
+static enum repair_action
+stronger(enum repair_action done, enum repair_action a)
+{
+	static const int rank[] = {
+		[REPAIR_NONE] = 0, [REPAIR_LEAVE] = 0, [REPAIR_RESUME] = 1, [REPAIR_ANNOTATION] = 2,
+		[REPAIR_SPEC_ONLY] = 2, [REPAIR_FULL] = 3,
+	};
+
+	return rank[a] > rank[done] ? a : done;
+}
+
 static enum repair_outcome
 done_outcome(enum repair_action a)
 {
@@ -520,7 +541,9 @@ repair_host_loop(struct runner *r, struct hostrun *hr, struct outcome *oc, int *
 	const struct repair_opts *o = r->o;
 	struct repair_plan plan;
 	char err[600] = "";
-	int verified = 0, adopt = 0, full = 0;
+	int verified = 0, adopt = 0, rounds = 0;
+	enum repair_action done = REPAIR_NONE;	/* what this run's writes were part of */
+	unsigned long writes;
 	enum kube_rc rc;
 
 	memset(&plan, 0, sizeof(plan));
@@ -532,6 +555,14 @@ repair_host_loop(struct runner *r, struct hostrun *hr, struct outcome *oc, int *
 		}
 		oc->action = plan.action;
 		oc->under_other_pause = plan.under_other_pause;
+		if (plan.action == REPAIR_NONE && done != REPAIR_NONE) {
+			/* someone finished or took over the last step after this run's writes */
+			oc->action = done;
+			outcome_set(oc, done_outcome(done), "finished; %lu re-plans after conflicts",
+			    hr->conflicts);
+			*wait_for = hr->h->pause == NULL;
+			break;
+		}
 		if (plan.action == REPAIR_NONE || plan.action == REPAIR_LEAVE) {
 			outcome_set(oc, plan.action == REPAIR_NONE ? REPAIR_OUT_OK : plan.leave, "%s",
 			    plan.reason);
@@ -539,7 +570,10 @@ repair_host_loop(struct runner *r, struct hostrun *hr, struct outcome *oc, int *
 		}
 		if (o->verify_url && !verified) {
 			if (verify_plan(hr->c, &plan, err, sizeof(err)) < 0) {
-				outcome_set(oc, REPAIR_OUT_FAILED, "not repaired: %s", err);
+				char why[700];
+
+				snprintf(why, sizeof(why), "not repaired: %s", err);
+				abandon(hr, oc, why);
 				break;
 			}
 			verified = 1;
@@ -549,15 +583,23 @@ repair_host_loop(struct runner *r, struct hostrun *hr, struct outcome *oc, int *
 			outcome_set(oc, REPAIR_OUT_PLANNED, "%s", plan.reason);
 			break;
 		}
-		full |= plan.action == REPAIR_FULL;
+		writes = hr->writes;
 		rc = execute(hr, &plan, err, sizeof(err));
+		if (hr->writes > writes)
+			done = stronger(done, plan.action);
+		if (rc == KUBE_OK && ours(hr->h->pause) && plan.action != REPAIR_FULL &&
+		    plan.action != REPAIR_RESUME && rounds++ < 2)
+			continue;	/* patched under our pause: the re-plan removes it if safe */
 		if (rc == KUBE_OK) {
 			/* a repair whose last step conflicted ends as a resume: still this run's repair */
-			if (full && plan.action == REPAIR_RESUME)
-				outcome_set(oc, REPAIR_OUT_REPAIRED, "%lu re-plans after conflicts",
-				    hr->conflicts);
-			else
+			if (stronger(done, plan.action) != plan.action) {
+				oc->action = done;
+				outcome_set(oc, done_outcome(done), plan.action == REPAIR_RESUME ?
+				    "then our pause removed (%lu re-plans after conflicts)" :
+				    "finished (%lu re-plans after conflicts)", hr->conflicts);
+			} else {
 				outcome_set(oc, done_outcome(plan.action), "%s", plan.reason);
+			}
 			if (hr->h->pause != NULL && !ours(hr->h->pause) && !plan.under_other_pause) {
 				oc->under_other_pause = 1;
 				outcome_set(oc, oc->how, "paused by someone else while repairing ('%s'): "
@@ -697,6 +739,7 @@ process(struct runner *r, struct kube_conn *c, struct work *w)
 
 	memset(&oc, 0, sizeof(oc));
 	memset(&hr, 0, sizeof(hr));
+	hr.rules = &o->rules;
 	hr.c = c;
 	hr.h = h;
 	hr.deadline = now_ms() + o->host_deadline_ms;
@@ -897,7 +940,9 @@ list_hosts(struct runner *r, struct kube_conn *c, char *err, size_t errlen)
 			r->total = (long)(n + (size_t)json_object_get_int64(v));
 			pthread_mutex_unlock(&r->mu);
 		} else if (first && jget(page, "metadata", "continue") == NULL) {
+			pthread_mutex_lock(&r->mu);
 			r->total = (long)n;
+			pthread_mutex_unlock(&r->mu);
 		}
 		first = 0;
 		free(prev);
@@ -959,7 +1004,9 @@ push_names(struct runner *r, char *err, size_t errlen)
 		w->need_get = 1;
 		queue_push(r, w);
 	}
+	pthread_mutex_lock(&r->mu);
 	r->total = r->o->nnames;
+	pthread_mutex_unlock(&r->mu);
 	return 0;
 }
 

@@ -279,26 +279,45 @@ leave(struct repair_plan *plan, enum repair_outcome how, const char *fmt, ...)
 
 #define OUR_PAUSE_KEPT "; our pause (" REPAIR_PAUSE_VALUE ") left in place"
 
-/* Our own pause with nothing left to fix: remove it only when spec and status agree, and never
+int
+repair_host_consistent(const struct repair_rules *r, const struct repair_host *h)
+{
+	struct statusann_edit e;
+	enum statusann_verdict v;
+
+	if (statusann_follow(r->policy, h->status_annotation, h->spec_url, &e) != 0)
+		return 0;
+	v = e.verdict;
+	statusann_edit_clear(&e);
+	if (v != STATUSANN_NONE && v != STATUSANN_IN_LINE)
+		return 0;
+	if (!str_empty(h->status_url))
+		return str_eq(h->spec_url, h->status_url);
+	/* An empty status is restored from the annotation (after a move): only a matching one. */
+	return v == STATUSANN_IN_LINE;
+}
+
+/* Our own pause with nothing left to fix: remove it only when the host is consistent, and never
  * in a transient state. We pause provisioned hosts only, so a transient state under our pause
  * was set by someone else, and unpausing could release a deprovisioning or a delete. */
 static void
-plan_resume(const struct repair_host *h, struct repair_plan *plan)
+plan_resume(const struct repair_rules *r, const struct repair_host *h, struct repair_plan *plan)
 {
 	if (repair_state_transient(h->state)) {
 		leave(plan, REPAIR_OUT_NEEDS_HUMAN, "paused by %s in transient state '%s'"
 		    OUR_PAUSE_KEPT ": unpausing could release it", REPAIR_PAUSE_VALUE, h->state);
 		return;
 	}
-	if (!str_empty(h->status_url) && str_eq(h->spec_url, h->status_url)) {
+	if (repair_host_consistent(r, h)) {
 		plan->action = REPAIR_RESUME;
 		plan->steps = REPAIR_STEP_UNPAUSE;
 		snprintf(plan->reason, sizeof(plan->reason), "found paused by %s with urls fixed",
 		    REPAIR_PAUSE_VALUE);
 		return;
 	}
-	leave(plan, REPAIR_OUT_NEEDS_HUMAN, "spec url '%s' differs from status url '%s' and "
-	    "neither is a literal-IP url" OUR_PAUSE_KEPT, str(h->spec_url), str(h->status_url));
+	leave(plan, REPAIR_OUT_NEEDS_HUMAN, "spec url '%s' differs from status url '%s' (or from "
+	    "the url its status annotation would restore) and neither is a literal-IP url"
+	    OUR_PAUSE_KEPT, str(h->spec_url), str(h->status_url));
 }
 
 /* The urls the plan changes, and the annotation that must follow the spec url. */
@@ -376,7 +395,8 @@ plan_change(const struct repair_host *h, enum pause_kind kind, int needs_spec, i
 		plan->steps |= REPAIR_STEP_UNPAUSE;
 	plan->clear_error = needs_status && str_eq(h->error_type, REPAIR_REGISTRATION_ERROR);
 	if (kind == PAUSE_OURS)
-		snprintf(plan->reason, sizeof(plan->reason), "resumed an interrupted repair");
+		snprintf(plan->reason, sizeof(plan->reason), "interrupted earlier: found paused by %s "
+		    "with work left", REPAIR_PAUSE_VALUE);
 }
 
 int
@@ -401,7 +421,7 @@ repair_plan(const struct repair_rules *r, const struct repair_host *h, int adopt
 	}
 	if (!needs_spec && !needs_status && plan->new_annotation == NULL) {
 		if (kind == PAUSE_OURS)
-			plan_resume(h, plan);
+			plan_resume(r, h, plan);
 		else
 			snprintf(plan->reason, sizeof(plan->reason), "no literal-IP image url");
 	} else if (kind == PAUSE_FOREIGN) {

@@ -105,6 +105,10 @@ const char *repair_action_str(enum repair_action a);
 void repair_steps_str(unsigned steps, char *out, size_t outlen);
 /* Whether state is one the operator is in the middle of (registering, inspecting, ...). */
 int repair_state_transient(const char *state);
+/* Whether the operator would find nothing to wipe if the host were unpaused now, here or after a
+ * move: spec url == status url (or, with an empty status, == the url a restore from the status
+ * annotation gives), and the status annotation holds no other url. */
+int repair_host_consistent(const struct repair_rules *r, const struct repair_host *h);
 /* Whether value is a pause the rules let us work under (ours or handed over). */
 int repair_pause_handed(const struct repair_rules *r, const char *value);
 

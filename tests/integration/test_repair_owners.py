@@ -220,6 +220,52 @@ def test_permissions(d):
        pause_of(d.obj("default", "a")) is None, "the next run finishes it", err)
 
 
+def test_left_safe(d):
+    """Where a write fails for good, the pause that stands between the host and a wipe stays
+    (and its owner is told); ours comes off wherever that is safe."""
+    # a pause handed over; status written, then spec refused: tell the owner to keep it
+    before = seeded(d, [host("h", status_url=OLD, status_sum=OLDSUM,
+                             annotations={PAUSE: "true"})])
+    d.faults({"kind": "500", "method": "PATCH", "path": "/h$", "times": 0})
+    rc, doc, err = run_json(["-n", "default", "--apply", "--repair-paused-by", "true"],
+                            server=d.url)
+    d.clear_faults()
+    h = d.obj("default", "h")
+    row = (doc or {}).get("hosts", [{}])[0]
+    ok(rc == 1 and row.get("result") == "needs-human" and "keep the pause" in row.get(
+       "detail", "") and pause_of(h) == "true",
+       "handed-over pause, spec write refused after status: needs-human, keep the pause", row)
+    check_invariants(d, before, "spec refused under a handed-over pause", handed=("true",))
+
+    # our pause from an interrupted run, spec == status; --verify-url fails: our pause comes off
+    before = seeded(d, [host("v", status_url=OLD, status_sum=OLDSUM, annotations={PAUSE: OURS})])
+    d.ctl("POST", "images", {"missing": ["/images/ubiquity-node-rocky9.qcow2"]})
+    rc, doc, err = run_json(["-n", "default", "--apply", "--verify-url", "--target-host",
+                             "localhost:%d" % d.port], server=d.url)
+    d.ctl("POST", "images", {"missing": []})
+    row = (doc or {}).get("hosts", [{}])[0]
+    ok(rc == 1 and row.get("result") == "failed" and "404" in row.get("detail", "") and
+       pause_of(d.obj("default", "v")) is None and
+       spec_img(d.obj("default", "v"))["url"] == OLD,
+       "--verify-url refuses, spec == status: failed, our pause removed again", row)
+    check_invariants(d, before, "verify refused")
+
+    # moved while our pause was on: empty status, the annotation to restore from
+    before = seeded(d, [host("m", annotations={PAUSE: OURS, STATUS_ANN: ann(OLD, OLDSUM)})])
+    rc, doc, err = run_json(["-n", "default", "--apply"], server=d.url)
+    m = d.obj("default", "m")
+    row = (doc or {}).get("hosts", [{}])[0]
+    ok(rc == 0 and row.get("result") == "patched" and pause_of(m) is None and
+       spec_img(m)["url"] == NEW, "moved under our pause: spec patched, our pause removed", row)
+    sent = [json.loads(e["body"]) for e in d.log("bodies=1&path=/m$&method=PATCH")["entries"]]
+    ok(sent and STATUS_ANN in sent[0]["metadata"].get("annotations", {}) and
+       "spec" in sent[0], "spec and the annotation in one patch", sent[:1])
+    ev = d.tick()
+    ok(not ev["dataLoss"] and [r["name"] for r in ev["restored"]] == ["m"] and
+       status_img(d.obj("default", "m")) == {"url": NEW, "checksum": NEWSUM},
+       "the operator restores a status that matches spec: nothing wiped", ev)
+
+
 def test_busy(d):
     hosts = [host("busy-%d" % i, status_url=OLD, status_sum=OLDSUM, error_type=REG,
                   error_count=1) for i in range(6)]
@@ -260,6 +306,7 @@ def main():
         test_move(d)
         test_owner_races(d)
         test_permissions(d)
+        test_left_safe(d)
         test_dry_events(d)
         test_busy(d)
     finally:
