@@ -20,6 +20,7 @@ struct policy {
 	struct cidr cidrs[POLICY_MAX_CIDRS];
 	size_t ncidrs;			/* 0: any address */
 	enum policy_mode mode;
+	struct opts_row rows[4];	/* policy_opts() */
 };
 
 struct policy *
@@ -150,56 +151,53 @@ policy_target(const struct policy *p)
 	return p->target;
 }
 
-static const struct {
-	const char *name;
-	int (*set)(struct policy *, const char *, char *, size_t);
-} policy_flags[] = {
-	{ "--target-host", policy_set_target },
-	{ "--match-cidr", policy_add_cidr },
-	{ "--path-prefix", policy_set_path_prefix },
-	{ "--mode", policy_set_mode },
-};
-
-int
-policy_parse_flag(struct policy *p, int argc, char **argv, int *i, char *err, size_t errlen)
+/* The setters with the option table's signature. */
+static int
+policy_opt_target(void *p, const char *v, char *err, size_t errlen)
 {
-	const char *arg = argv[*i], *value;
-	size_t k, n;
-
-	for (k = 0; k < sizeof(policy_flags) / sizeof(policy_flags[0]); k++) {
-		n = strlen(policy_flags[k].name);
-		if (strncmp(arg, policy_flags[k].name, n) != 0)
-			continue;
-		if (arg[n] == '=') {
-			value = arg + n + 1;
-			*i += 1;
-		} else if (arg[n] == '\0') {
-			if (*i + 1 >= argc) {
-				snprintf(err, errlen, "%s needs a value", policy_flags[k].name);
-				return -1;
-			}
-			value = argv[*i + 1];
-			*i += 2;
-		} else {
-			continue;
-		}
-		return policy_flags[k].set(p, value, err, errlen) == 0 ? 1 : -1;
-	}
-	return 0;
+	return policy_set_target(p, v, err, errlen);
 }
 
-const char *
-policy_flags_help(void)
+static int
+policy_opt_cidr(void *p, const char *v, char *err, size_t errlen)
 {
-	return
-	    "rewrite rules (the same for every command):\n"
-	    "  --target-host HOST[:PORT]  stable authority that replaces a literal IP host[:port]\n"
-	    "                             (default " POLICY_DEFAULT_TARGET ": the scheme's default port)\n"
-	    "  --match-cidr CIDR          only rewrite addresses inside CIDR (IPv4 or IPv6;\n"
-	    "                             repeatable; default: every address)\n"
-	    "  --path-prefix PATH         only rewrite URLs whose path starts with PATH\n"
-	    "  --mode enforce|warn        warn: never change anything, report what would change\n"
-	    "                             (default enforce)\n";
+	return policy_add_cidr(p, v, err, errlen);
+}
+
+static int
+policy_opt_path_prefix(void *p, const char *v, char *err, size_t errlen)
+{
+	return policy_set_path_prefix(p, v, err, errlen);
+}
+
+static int
+policy_opt_mode(void *p, const char *v, char *err, size_t errlen)
+{
+	return policy_set_mode(p, v, err, errlen);
+}
+
+struct opts_group
+policy_opts(struct policy *p)
+{
+	const struct opts_row rows[] = {
+		{ .name = "target-host", .kind = OPTS_FUNC, .dst = p, .set = policy_opt_target,
+		  .arg = "HOST[:PORT]", .help = "stable authority that replaces a literal IP host[:port]\n"
+		  "(default " POLICY_DEFAULT_TARGET ": the scheme's default port)" },
+		{ .name = "match-cidr", .kind = OPTS_FUNC, .dst = p, .set = policy_opt_cidr,
+		  .arg = "CIDR", .help = "only rewrite addresses inside CIDR (IPv4 or IPv6;\n"
+		  "repeatable; default: every address)" },
+		{ .name = "path-prefix", .kind = OPTS_FUNC, .dst = p, .set = policy_opt_path_prefix,
+		  .arg = "PATH", .help = "only rewrite URLs whose path starts with PATH" },
+		{ .name = "mode", .kind = OPTS_FUNC, .dst = p, .set = policy_opt_mode,
+		  .arg = "enforce|warn", .help = "warn: never change anything, report what would change\n"
+		  "(default enforce)" },
+	};
+	struct opts_group g = { "rewrite rules (the same for every command):", p->rows,
+		OPTS_NROWS(p->rows) };
+
+	_Static_assert(OPTS_NROWS(rows) == OPTS_NROWS(p->rows), "policy_opts rows");
+	memcpy(p->rows, rows, sizeof(rows));
+	return g;
 }
 
 const char *

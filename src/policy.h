@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "opts.h"
+
 struct url_literal;
 
 struct policy;	/* opaque */
@@ -39,13 +41,10 @@ int policy_set_mode(struct policy *p, const char *mode, char *err, size_t errlen
 enum policy_mode policy_mode(const struct policy *p);
 const char *policy_target(const struct policy *p);	/* borrowed */
 
-/* Consume one rewrite flag from argv at *i ("--flag VALUE" or "--flag=VALUE"), advancing *i
- * past what it used. Returns 1 when consumed, 0 when argv[*i] is not a policy flag, -1 on a bad
- * value or missing argument (err says which). Every subcommand parses these the same way. */
-int policy_parse_flag(struct policy *p, int argc, char **argv, int *i, char *err, size_t errlen);
-
-/* Help text for the flags above, for the subcommands' --help. Static string. */
-const char *policy_flags_help(void);
+/* The rewrite flags (--target-host, --match-cidr, --path-prefix, --mode) as a group of option
+ * rows that store into p through the setters above; every subcommand puts this group in its
+ * flag table, so they parse and print the same everywhere. The rows live in p. */
+struct opts_group policy_opts(struct policy *p);
 
 /* Apply the rules to url. On POLICY_REWRITE *out is a malloc'd string the caller frees;
  * otherwise *out is NULL. Returns -1 (and *out NULL) only on allocation failure. */

@@ -1,5 +1,4 @@
 /* cmd_certs.c - 'bmhguard certs': make the webhook's CA and serving pair, or check an existing one. */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,145 +6,36 @@
 #include "certs.h"
 #include "codec.h"
 #include "commands.h"
+#include "opts.h"
 
-static const char certs_usage[] =
-    "usage: bmhguard certs --service S --namespace N --out DIR [--days D] [--key-type ecdsa|rsa]\n"
-    "                      [--dns NAME]... [--ip ADDR]... [--force]\n"
-    "       bmhguard certs --check DIR [--service S --namespace N] [--min-days D]\n"
-    "                      [--dns NAME]... [--ip ADDR]...\n"
-    "\n"
-    "Make a CA and a serving certificate for the webhook Service, or check an existing pair.\n"
-    "\n"
-    "Making (writes DIR/ca.crt, DIR/tls.crt, DIR/tls.key; prints the caBundle on stdout):\n"
-    "  --service S        the webhook's Service name (required)\n"
-    "  --namespace N      the Service's namespace (required); the certificate names\n"
-    "                     S, S.N, S.N.svc and S.N.svc.cluster.local\n"
-    "  --out DIR          directory for the files (created if its parent exists);\n"
-    "                     tls.key is written with mode 0600\n"
-    "  --days D           validity of the CA and the certificate, 1..3650 (default 365)\n"
-    "  --key-type T       ecdsa (P-256, default) or rsa (2048 bits)\n"
-    "  --dns NAME         an extra DNS name in the certificate (repeatable)\n"
-    "  --ip ADDR          an extra IP address in the certificate (repeatable)\n"
-    "  --force            replace existing files (otherwise refuses to overwrite)\n"
-    "\n"
-    "Checking (prints subject, names, expiry and each verified property):\n"
-    "  --check DIR        check DIR/tls.crt, DIR/tls.key and DIR/ca.crt: the key matches,\n"
-    "                     ca.crt verifies the certificate for serverAuth, it is valid now\n"
-    "  --service S, --namespace N\n"
-    "                     also require the name the API server dials, S.N.svc\n"
-    "  --min-days D       fail when fewer than D days of validity remain (default 30)\n"
-    "  --dns NAME, --ip ADDR\n"
-    "                     also require these names to be covered (repeatable)\n"
-    "\n"
-    "  -h, --help         this text\n"
-    "\n"
-    "The CA's private key is never written: rotating means making a new pair and updating\n"
-    "both the Secret and the webhook's caBundle (see certs/README.md).\n"
-    "exit codes: 0 ok, 1 the check found a problem or writing failed, 2 usage or unreadable input\n";
+static void
+certs_usage(FILE *f, const struct opts_group *g, size_t ng)
+{
+	fputs("usage: bmhguard certs --service S --namespace N --out DIR [--days D] [--key-type ecdsa|rsa]\n"
+	    "                      [--dns NAME]... [--ip ADDR]... [--force]\n"
+	    "       bmhguard certs --check DIR [--service S --namespace N] [--min-days D]\n"
+	    "                      [--dns NAME]... [--ip ADDR]...\n"
+	    "\n"
+	    "Make a CA and a serving certificate for the webhook Service, or check an existing pair.\n"
+	    "\n", f);
+	opts_help(f, g, ng);
+	fputs("The CA's private key is never written: rotating means making a new pair and updating\n"
+	    "both the Secret and the webhook's caBundle (see certs/README.md).\n"
+	    "exit codes: 0 ok, 1 the check found a problem or writing failed, 2 usage or unreadable input\n",
+	    f);
+}
 
 struct certs_args {
 	const char *service, *namespace_, *out, *check;
 	const char *dns[CERTS_MAX_EXTRA], *ips[CERTS_MAX_EXTRA];
+	struct opts_list dnsl, ipl;
 	size_t ndns, nips;
-	int days, min_days, force, help;
+	int days, min_days, force;
 	int days_set, min_days_set, key_type_set;
-	enum certs_key_type key_type;
+	int key_type;	/* index in key_types[] == enum certs_key_type */
 };
 
-/* "--flag VALUE" or "--flag=VALUE": 1 and *val when argv[*i] is flag, 0 when it is another
- * flag, -1 when the value is missing. */
-static int
-flag_value(const char *flag, int argc, char **argv, int *i, const char **val)
-{
-	size_t n = strlen(flag);
-	const char *a = argv[*i];
-
-	if (strncmp(a, flag, n) != 0)
-		return 0;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return 1;
-	}
-	if (a[n] != '\0')
-		return 0;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "bmhguard certs: %s needs a value\n", flag);
-		return -1;
-	}
-	*val = argv[++*i];
-	return 1;
-}
-
-static int
-parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v;
-
-	v = strtol(s, &end, 10);
-	if (!*s || *end || v < lo || v > hi) {
-		fprintf(stderr, "bmhguard certs: %s '%s': want a whole number %d..%d\n", flag, s, lo, hi);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
-}
-
-static int
-add_extra(const char **list, size_t *n, const char *flag, const char *v)
-{
-	if (*n >= CERTS_MAX_EXTRA) {
-		fprintf(stderr, "bmhguard certs: at most %d %s flags\n", CERTS_MAX_EXTRA, flag);
-		return -1;
-	}
-	list[(*n)++] = v;
-	return 0;
-}
-
-/* One flag at argv[*i]; 0 ok, -1 usage error (already reported). */
-static int
-parse_one(struct certs_args *a, int argc, char **argv, int *i)
-{
-	const char *arg = argv[*i], *v = NULL;
-	int r;
-
-	if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
-		return a->help = 1, 0;
-	if (strcmp(arg, "--force") == 0)
-		return a->force = 1, 0;
-#define VALUE(flag) ((r = flag_value(flag, argc, argv, i, &v)) != 0)
-	if (VALUE("--service"))
-		return r < 0 ? -1 : (a->service = v, 0);
-	if (VALUE("--namespace"))
-		return r < 0 ? -1 : (a->namespace_ = v, 0);
-	if (VALUE("--out"))
-		return r < 0 ? -1 : (a->out = v, 0);
-	if (VALUE("--check"))
-		return r < 0 ? -1 : (a->check = v, 0);
-	if (VALUE("--dns"))
-		return r < 0 ? -1 : add_extra(a->dns, &a->ndns, "--dns", v);
-	if (VALUE("--ip"))
-		return r < 0 ? -1 : add_extra(a->ips, &a->nips, "--ip", v);
-	if (VALUE("--days"))
-		return r < 0 ? -1 : (a->days_set = 1, parse_int("--days", v, 1, CERTS_MAX_DAYS, &a->days));
-	if (VALUE("--min-days"))
-		return r < 0 ? -1 : (a->min_days_set = 1, parse_int("--min-days", v, 0, 100000, &a->min_days));
-	if (VALUE("--key-type")) {
-		if (r < 0)
-			return -1;
-		a->key_type_set = 1;
-		if (strcmp(v, "ecdsa") == 0)
-			a->key_type = CERTS_KEY_ECDSA;
-		else if (strcmp(v, "rsa") == 0)
-			a->key_type = CERTS_KEY_RSA;
-		else
-			return fprintf(stderr, "bmhguard certs: --key-type '%s': want ecdsa or rsa\n", v), -1;
-		return 0;
-	}
-#undef VALUE
-	fprintf(stderr, "bmhguard certs: unknown argument '%s' (see bmhguard certs --help)\n", arg);
-	return -1;
-}
+static const char *const key_types[] = { "ecdsa", "rsa", NULL };
 
 /* Flags that belong to the other mode are mistakes worth stopping for. */
 static int
@@ -181,7 +71,7 @@ run_make(const struct certs_args *a)
 {
 	struct certs_request req = {
 		.service = a->service, .namespace_ = a->namespace_, .days = a->days,
-		.key_type = a->key_type, .dns = a->dns, .ndns = a->ndns, .ips = a->ips, .nips = a->nips,
+		.key_type = (enum certs_key_type)a->key_type, .dns = a->dns, .ndns = a->ndns, .ips = a->ips, .nips = a->nips,
 	};
 	struct certs_bundle b;
 	char err[512], *bundle = NULL;
@@ -256,16 +146,66 @@ run_check(const struct certs_args *a)
 int
 cmd_certs(int argc, char **argv)
 {
-	struct certs_args a = { .days = CERTS_DEFAULT_DAYS, .min_days = CERTS_DEFAULT_MIN_DAYS };
-	int i;
+	struct certs_args a = { .days = CERTS_DEFAULT_DAYS, .min_days = CERTS_DEFAULT_MIN_DAYS,
+		.key_type = CERTS_KEY_ECDSA };
+	char err[512];
+	struct opts_row make[] = {
+		{ .name = "service", .kind = OPTS_STRING, .dst = &a.service, .arg = "S",
+		  .help = "the webhook's Service name (required; with --check: optional)" },
+		{ .name = "namespace", .kind = OPTS_STRING, .dst = &a.namespace_, .arg = "N",
+		  .help = "the Service's namespace (required); the certificate names\n"
+		  "S, S.N, S.N.svc and S.N.svc.cluster.local" },
+		{ .name = "out", .kind = OPTS_STRING, .dst = &a.out, .arg = "DIR",
+		  .help = "directory for the files (created if its parent exists);\n"
+		  "tls.key is written with mode 0600" },
+		{ .name = "days", .kind = OPTS_INT, .dst = &a.days, .arg = "D", .min = 1,
+		  .max = CERTS_MAX_DAYS, .help = "validity of the CA and the certificate, 1..3650 "
+		  "(default 365)" },
+		{ .name = "key-type", .kind = OPTS_CHOICE, .dst = &a.key_type, .choices = key_types,
+		  .arg = "T", .help = "ecdsa (P-256, default) or rsa (2048 bits)" },
+		{ .name = "force", .kind = OPTS_BOOL, .dst = &a.force,
+		  .help = "replace existing files (otherwise refuses to overwrite)" },
+	};
+	struct opts_row check[] = {
+		{ .name = "check", .kind = OPTS_STRING, .dst = &a.check, .arg = "DIR",
+		  .help = "check DIR/tls.crt, DIR/tls.key and DIR/ca.crt: the key matches,\n"
+		  "ca.crt verifies the certificate for serverAuth, it is valid now;\n"
+		  "with --service and --namespace also require the name the API\n"
+		  "server dials, S.N.svc" },
+		{ .name = "min-days", .kind = OPTS_INT, .dst = &a.min_days, .arg = "D", .min = 0,
+		  .max = 100000, .help = "fail when fewer than D days of validity remain (default 30)" },
+	};
+	struct opts_row both[] = {
+		{ .name = "dns", .kind = OPTS_STRINGS, .dst = &a.dnsl, .arg = "NAME",
+		  .help = "an extra DNS name in the certificate; with --check, one it\n"
+		  "must cover (repeatable)" },
+		{ .name = "ip", .kind = OPTS_STRINGS, .dst = &a.ipl, .arg = "ADDR",
+		  .help = "an extra IP address, the same way (repeatable)" },
+		{ .name = "help", .short_name = 'h', .kind = OPTS_HELP, .help = "this text" },
+	};
+	struct opts_group g[] = {
+		{ "Making (writes DIR/ca.crt, DIR/tls.crt, DIR/tls.key; prints the caBundle on stdout):",
+		  make, OPTS_NROWS(make) },
+		{ "Checking (prints subject, names, expiry and each verified property):", check,
+		  OPTS_NROWS(check) },
+		{ "Both:", both, OPTS_NROWS(both) },
+	};
 
-	for (i = 1; i < argc; i++)
-		if (parse_one(&a, argc, argv, &i) < 0)
-			return EXIT_USAGE;
-	if (a.help) {
-		fputs(certs_usage, stdout);
+	a.dnsl = (struct opts_list){ a.dns, 0, CERTS_MAX_EXTRA };
+	a.ipl = (struct opts_list){ a.ips, 0, CERTS_MAX_EXTRA };
+	switch (opts_parse(g, OPTS_NROWS(g), argc, argv, NULL, NULL, err, sizeof(err))) {
+	case OPTS_HELP_SHOWN:
+		certs_usage(stdout, g, OPTS_NROWS(g));
 		return EXIT_OK;
+	case OPTS_ERROR:
+		fprintf(stderr, "bmhguard certs: %s\n", err);
+		return EXIT_USAGE;
 	}
+	a.ndns = a.dnsl.n;
+	a.nips = a.ipl.n;
+	a.days_set = opts_seen(g, OPTS_NROWS(g), "days") > 0;
+	a.min_days_set = opts_seen(g, OPTS_NROWS(g), "min-days") > 0;
+	a.key_type_set = opts_seen(g, OPTS_NROWS(g), "key-type") > 0;
 	if (validate_args(&a) < 0)
 		return EXIT_USAGE;
 	return a.check ? run_check(&a) : run_make(&a);

@@ -6,22 +6,20 @@
 
 #include "buf.h"
 #include "commands.h"
+#include "opts.h"
 #include "io.h"
 #include "policy.h"
 #include "review.h"
 
 static void
-review_usage(FILE *f)
+review_usage(FILE *f, const struct opts_group *g, size_t ng)
 {
 	fprintf(f,
 	    "usage: bmhguard review [flags] < review.json\n\n"
 	    "Reads one AdmissionReview (admission.k8s.io/v1) on stdin and prints the response review\n"
 	    "the webhook would send, through the same code path as `bmhguard serve`. Input that is not\n"
-	    "a valid review: one line on stderr, exit 2.\n\n"
-	    "%s"
-	    "  --max-body BYTES           largest input accepted (default %zu)\n"
-	    "  -v, --verbose              also list each rewrite, would-rewrite and withhold on stderr\n"
-	    "  -h, --help                 this help\n", policy_flags_help(), REVIEW_DEFAULT_MAX_BODY);
+	    "a valid review: one line on stderr, exit 2.\n\n");
+	opts_help(f, g, ng);
 }
 
 /* Read all of f, refusing more than b's cap. Returns 0, or -1 with one line in err. */
@@ -39,22 +37,6 @@ read_input(FILE *f, struct buf *b, char *err, size_t errlen)
 	return -1;
 }
 
-static int
-parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v == 0)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 int
 cmd_review(int argc, char **argv)
 {
@@ -63,41 +45,34 @@ cmd_review(int argc, char **argv)
 	struct buf body;
 	size_t limit = REVIEW_DEFAULT_MAX_BODY, k;
 	char err[512];
-	int i = 1, rc = EXIT_USAGE, verbose = 0, r;
+	int rc = EXIT_USAGE, verbose = 0;
+	struct opts_row rows[] = {
+		{ .name = "max-body", .kind = OPTS_SIZE, .dst = &limit, .arg = "SIZE",
+		  .min = 1, .max = 1LL << 40, .help = "largest input accepted, in bytes or with KiB,\n"
+		  "MiB or GiB (default 8MiB)" },
+		{ .name = "verbose", .short_name = 'v', .kind = OPTS_BOOL, .dst = &verbose,
+		  .help = "also list each rewrite, would-rewrite and withhold on stderr" },
+		{ .name = "help", .short_name = 'h', .kind = OPTS_HELP, .help = "this help" },
+	};
+	struct opts_group g[2];
 
+	_Static_assert(REVIEW_DEFAULT_MAX_BODY == 8 << 20, "the help says 8MiB");
 	memset(&res, 0, sizeof(res));
 	buf_init(&body, 0);
 	if (p == NULL) {
 		fprintf(stderr, "bmhguard review: out of memory\n");
 		return EXIT_FAILED;
 	}
-	while (i < argc) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			review_usage(stdout);
-			rc = EXIT_OK;
-			goto out;
-		} else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
-			verbose = 1;
-			i++;
-		} else if (strncmp(argv[i], "--max-body", 10) == 0 &&
-		    (argv[i][10] == '\0' || argv[i][10] == '=')) {
-			/* "--max-body N" or "--max-body=N", like the rewrite flags */
-			const char *v = argv[i][10] == '=' ? argv[i] + 11 :
-			    i + 1 < argc ? argv[i + 1] : NULL;
-
-			if (parse_size(v, &limit) != 0) {
-				fprintf(stderr, "bmhguard review: --max-body needs a positive byte count\n");
-				goto out;
-			}
-			i += argv[i][10] == '=' ? 1 : 2;
-		} else if ((r = policy_parse_flag(p, argc, argv, &i, err, sizeof(err))) != 1) {
-			if (r == 0)
-				fprintf(stderr, "bmhguard review: unknown argument '%s' (see --help)\n",
-				    argv[i]);
-			else
-				fprintf(stderr, "bmhguard review: %s\n", err);
-			goto out;
-		}
+	g[0] = policy_opts(p);
+	g[1] = (struct opts_group){ NULL, rows, OPTS_NROWS(rows) };
+	switch (opts_parse(g, OPTS_NROWS(g), argc, argv, NULL, NULL, err, sizeof(err))) {
+	case OPTS_HELP_SHOWN:
+		review_usage(stdout, g, OPTS_NROWS(g));
+		rc = EXIT_OK;
+		goto out;
+	case OPTS_ERROR:
+		fprintf(stderr, "bmhguard review: %s\n", err);
+		goto out;
 	}
 	buf_init(&body, limit);
 	if (read_input(stdin, &body, err, sizeof(err)) != 0 ||

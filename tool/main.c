@@ -22,17 +22,28 @@ static const struct command {
 	{ "review",  cmd_review,  "answer an AdmissionReview read from stdin (offline, same code as serve)" },
 };
 
+/* Installed as kubectl-bmhguard, kubectl runs it as a plugin ("kubectl bmhguard repair -A")
+ * with the same arguments; only the name the help shows differs. */
+static const char *
+prog_name(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+
+	base = base ? base + 1 : argv0;
+	return strcmp(base, "kubectl-bmhguard") == 0 ? "kubectl bmhguard" : "bmhguard";
+}
+
 static void
-usage(FILE *f)
+usage(FILE *f, const char *prog)
 {
 	size_t i;
 
 	fprintf(f,
-	    "usage: bmhguard COMMAND [flags]\n"
-	    "       bmhguard COMMAND --help\n"
-	    "       bmhguard --version\n\n"
+	    "usage: %s COMMAND [flags]\n"
+	    "       %s COMMAND --help\n"
+	    "       %s --version\n\n"
 	    "Keeps Metal3 BareMetalHost image URLs on a stable service name instead of a literal IP.\n\n"
-	    "commands:\n");
+	    "commands:\n", prog, prog, prog);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nexit codes: 0 ok, 1 some work failed, 2 usage or input error\n");
@@ -45,12 +56,12 @@ main(int argc, char **argv)
 	int rc;
 
 	if (argc < 2) {
-		usage(stderr);
+		usage(stderr, prog_name(argv[0]));
 		return EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
-		usage(stdout);
+		usage(stdout, prog_name(argv[0]));
 		return EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {

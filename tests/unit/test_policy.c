@@ -67,29 +67,24 @@ static void
 test_flags(void)
 {
 	char *argv[] = { "x", "--target-host", "httpd-http:6180", "--match-cidr=10.0.0.0/8",
-	    "--match-cidr", "fd00::/8", "--path-prefix", "/images/", "--mode=warn", "--other",
-	    "--mode" };
-	int argc = (int)(sizeof(argv) / sizeof(argv[0])), i = 1;
+	    "--match-cidr", "fd00::/8", "--path-prefix", "/images/", "--mode=warn" };
+	char *bad_mode[] = { "x", "--mode" }, *bad_cidr[] = { "x", "--match-cidr", "10.0.0.0/33" };
 	struct policy *p = policy_new();
+	struct opts_group g = policy_opts(p);
 	char err[256];
 
 	CHECK(policy_mode(p) == POLICY_ENFORCE, "default mode is enforce");
 	CHECK_STR(policy_target(p), "httpd-http", "default target");
-	CHECK(policy_parse_flag(p, argc, argv, &i, err, sizeof(err)) == 1 && i == 3,
-	    "--target-host VALUE consumed");
-	CHECK(policy_parse_flag(p, argc, argv, &i, err, sizeof(err)) == 1 && i == 4,
-	    "--match-cidr=VALUE consumed");
-	CHECK(policy_parse_flag(p, argc, argv, &i, err, sizeof(err)) == 1 && i == 6,
-	    "second --match-cidr");
-	CHECK(policy_parse_flag(p, argc, argv, &i, err, sizeof(err)) == 1 && i == 8,
-	    "--path-prefix");
-	CHECK(policy_parse_flag(p, argc, argv, &i, err, sizeof(err)) == 1 && i == 9, "--mode=warn");
-	CHECK(policy_mode(p) == POLICY_WARN, "mode is warn");
-	CHECK(policy_parse_flag(p, argc, argv, &i, err, sizeof(err)) == 0 && i == 9,
-	    "unknown flag left for the caller");
-	i = 10;
-	CHECK(policy_parse_flag(p, argc, argv, &i, err, sizeof(err)) == -1, "--mode without value");
-	CHECK(strstr(err, "--mode") != NULL, "error names the flag: %s", err);
+	CHECK(g.nrows == 4 && g.title != NULL, "policy_opts: the four rewrite flags under a title");
+	CHECK(opts_parse(&g, 1, (int)OPTS_NROWS(argv), argv, NULL, NULL, err, sizeof(err)) ==
+	    OPTS_OK, "every rewrite flag parses through the option table: %s", err);
+	CHECK_STR(policy_target(p), "httpd-http:6180", "--target-host VALUE stored");
+	CHECK(policy_mode(p) == POLICY_WARN, "--mode=warn stored");
+	CHECK(opts_seen(&g, 1, "match-cidr") == 2, "--match-cidr given twice, both kept");
+	CHECK(opts_parse(&g, 1, 2, bad_mode, NULL, NULL, err, sizeof(err)) == OPTS_ERROR &&
+	    strstr(err, "--mode") != NULL, "--mode without value: error names the flag: %s", err);
+	CHECK(opts_parse(&g, 1, 3, bad_cidr, NULL, NULL, err, sizeof(err)) == OPTS_ERROR &&
+	    strstr(err, "--match-cidr") != NULL, "bad CIDR: the setter's error: %s", err);
 	policy_set_mode(p, "enforce", err, sizeof(err));
 	run_cases(p, "narrowed", narrow_cases, sizeof(narrow_cases) / sizeof(narrow_cases[0]));
 	policy_free(p);
