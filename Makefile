@@ -212,9 +212,10 @@ bench: all
 install: $(B)/bmhguard
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(B)/bmhguard $(DESTDIR)$(PREFIX)/bin/bmhguard
+	ln -sf bmhguard $(DESTDIR)$(PREFIX)/bin/kubectl-bmhguard	# kubectl's plugin name
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/bmhguard
+	rm -f $(DESTDIR)$(PREFIX)/bin/bmhguard $(DESTDIR)$(PREFIX)/bin/kubectl-bmhguard
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -230,7 +230,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < NPATHS; i++)
 			if (f[i].found != CODEC_ABSENT)
 				die("refusal left a field present", data, size);
-		if (rc_j == 0 && !jsonc_only(data, size) && !key_has_nul(data, size)) {
+		/* "too costly": the fallback's bound on json-c's tree (codec.c), by design */
+		if (rc_j == 0 && !jsonc_only(data, size) && !key_has_nul(data, size) &&
+		    strstr(err_f, "too costly") == NULL) {
 			fprintf(stderr, "codec_parse_fields: %s\n", err_f);
 			die("codec_parse accepts, codec_parse_fields refuses, no json-c-only form",
 			    data, size);

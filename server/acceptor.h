@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <microhttpd.h>
 
+#include "log.h"
+#include "metrics.h"
+
 /*
  * Why: when libmicrohttpd's thread pool shares one listening socket, the worker that wakes first
  * accepts the whole burst, so keep-alive connections opened together all end up on one thread
@@ -19,10 +22,14 @@ struct acceptor;
  * which must run with MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC, and must report closed
  * connections through acceptor_notify (MHD_OPTION_NOTIFY_CONNECTION with *a as its closure; the
  * daemon may start before the acceptor exists, so the closure is a pointer to where it will be).
- * At most max_connections are open at once. Returns 0 and *out (owned), or -1 with one line in
+ * At most max_connections are open at once, and at most max_per_peer from one address (0: no
+ * limit of its own); a client past that is closed at once. accept(2) failing for want of descriptors or memory
+ * is counted in metrics and logged (at most once a minute); log and metrics are borrowed.
+ * Returns 0 and *out (owned), or -1 with one line in
  * err; fd is closed then too. */
 int acceptor_start(int fd, struct MHD_Daemon *daemon, unsigned max_connections,
-    struct acceptor **out, char *err, size_t errlen);
+    unsigned max_per_peer, const struct logger *log, struct metrics *metrics, struct acceptor **out, char *err,
+    size_t errlen);
 
 /* MHD_NotifyConnectionCallback: cls is a struct acceptor ** (see acceptor_start). */
 void acceptor_notify(void *cls, struct MHD_Connection *c, void **socket_context,

@@ -18,7 +18,7 @@ static const double duration_bounds[] = {
 #define NBUCKETS (sizeof(duration_bounds) / sizeof(duration_bounds[0]))
 
 /* Status codes the webhook port answers with; anything else is counted as "other". */
-static const unsigned http_codes[] = { 200, 400, 404, 405, 413, 415, 500, 503 };
+static const unsigned http_codes[] = { 200, 400, 404, 405, 413, 415, 500, 501, 503 };
 #define NCODES (sizeof(http_codes) / sizeof(http_codes[0]))
 
 struct metrics {
@@ -31,6 +31,9 @@ struct metrics {
 	atomic_long inflight;
 	atomic_llong cert_not_after;
 	atomic_ulong reloads_ok, reloads_failed;
+	atomic_ulong deadline_exceeded[2];	/* webhook, plain */
+	atomic_ulong body_budget_refused;
+	atomic_ulong accept_errors;
 };
 
 struct metrics *
@@ -98,6 +101,24 @@ void
 metrics_cert_reload(struct metrics *m, int ok)
 {
 	atomic_fetch_add(ok ? &m->reloads_ok : &m->reloads_failed, 1);
+}
+
+void
+metrics_deadline_exceeded(struct metrics *m, int plain)
+{
+	atomic_fetch_add_explicit(&m->deadline_exceeded[plain ? 1 : 0], 1, memory_order_relaxed);
+}
+
+void
+metrics_body_budget_refused(struct metrics *m)
+{
+	atomic_fetch_add_explicit(&m->body_budget_refused, 1, memory_order_relaxed);
+}
+
+void
+metrics_accept_error(struct metrics *m)
+{
+	atomic_fetch_add_explicit(&m->accept_errors, 1, memory_order_relaxed);
 }
 
 /* A growing text buffer; on allocation failure it remembers and the render returns NULL. */
@@ -315,6 +336,18 @@ metrics_render(const struct metrics *m, const char *version, size_t *len)
 	    load(&m->reloads_ok), load(&m->reloads_failed));
 	text_printf(&t, "# HELP bmhguard_build_info Build information.\n# TYPE bmhguard_build_info gauge\n"
 	    "bmhguard_build_info{version=\"%s\"} 1\n", version);
+	text_printf(&t, "# HELP bmhguard_request_deadline_exceeded_total Connections closed because "
+	    "their request was not complete by its deadline, by port.\n"
+	    "# TYPE bmhguard_request_deadline_exceeded_total counter\n"
+	    "bmhguard_request_deadline_exceeded_total{port=\"webhook\"} %lu\n"
+	    "bmhguard_request_deadline_exceeded_total{port=\"plain\"} %lu\n",
+	    load(&m->deadline_exceeded[0]), load(&m->deadline_exceeded[1]));
+	text_printf(&t, "# HELP bmhguard_body_budget_refused_total Requests refused (503) because "
+	    "their body would pass --body-budget.\n# TYPE bmhguard_body_budget_refused_total counter\n"
+	    "bmhguard_body_budget_refused_total %lu\n", load(&m->body_budget_refused));
+	text_printf(&t, "# HELP bmhguard_accept_errors_total Webhook connections not accepted for "
+	    "lack of descriptors or memory.\n# TYPE bmhguard_accept_errors_total counter\n"
+	    "bmhguard_accept_errors_total %lu\n", load(&m->accept_errors));
 	render_process(&t);
 	if (t.failed) {
 		free(t.buf);

@@ -24,6 +24,13 @@ long metrics_inflight(const struct metrics *m);
 void metrics_set_cert_expiry(struct metrics *m, time_t not_after);
 void metrics_cert_reload(struct metrics *m, int ok);
 
+/* A connection closed at its request deadline (plain: the health and metrics port). */
+void metrics_deadline_exceeded(struct metrics *m, int plain);
+/* A request refused because its body would pass the global body budget. */
+void metrics_body_budget_refused(struct metrics *m);
+/* accept(2) failed for lack of descriptors or memory on the webhook port. */
+void metrics_accept_error(struct metrics *m);
+
 /* Render everything. Returns a malloc'd NUL-terminated text the caller frees (and its length
  * in *len), or NULL on allocation failure. */
 char *metrics_render(const struct metrics *m, const char *version, size_t *len);

@@ -11,19 +11,32 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <microhttpd.h>
 
 #include "acceptor.h"
 #include "buf.h"
 #include "certstore.h"
+#include "deadline.h"
 #include "listen.h"
 #include "metrics.h"
 #include "review.h"
 #include "server.h"
 
-/* TLS 1.2 and 1.3 only; GnuTLS's NORMAL set otherwise. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* TLS 1.2 and 1.3 only; in TLS 1.2 only AEAD ciphers (GCM, ChaCha20-Poly1305, CCM) with
+ * ephemeral key exchange: no CBC with its padding-oracle history, no static RSA. TLS 1.3 has
+ * only such suites anyway. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:" \
+	"+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-CCM:+AES-256-CCM:-MAC-ALL:+AEAD:-KX-ALL:" \
+	"+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA"
 #define PLAIN_MAX_CONNECTIONS 64
+/* Probes and scrapes send their request at once, and the kubelet gives up on a probe after 1 s:
+ * a plain connection's request is due within this, and a peer may hold this many at once. */
+#define PLAIN_REQUEST_MS 1000
+#define PLAIN_MAX_PER_PEER 8
+/* Descriptors the process needs besides webhook connections: plain port, listeners, pipes,
+ * certificate and log files. */
+#define FD_RESERVE (PLAIN_MAX_CONNECTIONS + 64)
 #define CERT_POLL_SECONDS 1
 #define BODY_PREALLOC ((size_t)64 << 10)
 
@@ -41,6 +54,8 @@ struct server {
 	struct certstore *certs;
 	struct MHD_Daemon *tls, *plain;
 	struct acceptor *acceptor;	/* feeds tls its connections */
+	struct deadline *tls_dl, *plain_dl;	/* close requests not in by their deadline */
+	atomic_llong body_left;		/* bytes of --body-budget not reserved by a request */
 	atomic_int shutting_down;
 	atomic_llong cert_not_after;
 };
@@ -56,6 +71,8 @@ struct request {
 	struct timespec start;
 	enum route route;
 	unsigned status;	/* 0 until a response is queued */
+	int headers_seen;	/* the access handler has had the headers */
+	size_t reserved;	/* bytes of the body budget this request holds */
 	struct buf body;	/* capped at --max-body */
 };
 
@@ -191,6 +208,82 @@ is_json(const char *ct)
 	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
 }
 
+/* Take n bytes of the body budget for rq; 0 when there is not that much left. */
+static int
+budget_take(struct server *srv, struct request *rq, size_t n)
+{
+	long long left = atomic_load(&srv->body_left);
+
+	do {
+		if (left < (long long)n)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&srv->body_left, &left, left - (long long)n));
+	rq->reserved += n;
+	return 1;
+}
+
+static void
+budget_release(struct server *srv, struct request *rq)
+{
+	atomic_fetch_add(&srv->body_left, (long long)rq->reserved);
+	rq->reserved = 0;
+}
+
+/* What the Content-Length headers of a request say, all of them. */
+struct lengths {
+	const char *first;
+	int count, conflict;
+};
+
+static enum MHD_Result
+count_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct lengths *l = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		return MHD_YES;
+	if (l->count++ == 0)
+		l->first = value;
+	else if (strcmp(l->first, value != NULL ? value : "") != 0)
+		l->conflict = 1;
+	return MHD_YES;
+}
+
+/* A request whose length is not what libmicrohttpd will read: two Content-Lengths that differ
+ * (libmicrohttpd takes the first, a proxy may take the last), a Transfer-Encoding beside a
+ * Content-Length, or a coding other than chunked (libmicrohttpd would read to the end of the
+ * connection). Returns 1 when answered. */
+static int
+check_framing(struct server *srv, struct MHD_Connection *c, struct request *rq,
+    enum MHD_Result *ret)
+{
+	struct lengths l = { NULL, 0, 0 };
+	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	enum route was = rq->route;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &l);
+	rq->route = ROUTE_ANSWERED;
+	if (l.conflict) {
+		*ret = answer_error(srv, c, rq, MHD_HTTP_BAD_REQUEST,
+		    "conflicting Content-Length headers");
+		return 1;
+	}
+	if (te != NULL && strcasecmp(te, "chunked") != 0) {
+		*ret = answer_error(srv, c, rq, MHD_HTTP_NOT_IMPLEMENTED,
+		    "unsupported Transfer-Encoding; send a Content-Length or chunked");
+		return 1;
+	}
+	if (te != NULL && l.count > 0) {
+		*ret = answer_error(srv, c, rq, MHD_HTTP_BAD_REQUEST,
+		    "both Transfer-Encoding and Content-Length");
+		return 1;
+	}
+	rq->route = was;
+	return 0;
+}
+
 /* Decide on the headers alone: returns 1 when rq may read a body, 0 when answered. */
 static int
 check_headers(struct server *srv, struct MHD_Connection *c, struct request *rq, const char *url,
@@ -224,6 +317,8 @@ check_headers(struct server *srv, struct MHD_Connection *c, struct request *rq, 
 		    "content type must be application/json");
 		return 0;
 	}
+	if (check_framing(srv, c, rq, ret))
+		return 0;
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL) {
 		unsigned long long n = strtoull(cl, NULL, 10);
@@ -235,12 +330,44 @@ check_headers(struct server *srv, struct MHD_Connection *c, struct request *rq, 
 			    "request body larger than --max-body");
 			return 0;
 		}
+		/* The whole announced length counts against the budget from the headers on, so
+		 * bodies held at once never pass it, however slowly they arrive. */
+		if (n > 0 && !budget_take(srv, rq, (size_t)n)) {
+			rq->route = ROUTE_ANSWERED;
+			metrics_body_budget_refused(srv->metrics);
+			*ret = answer_error(srv, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "too many request bodies in flight (--body-budget); retry");
+			return 0;
+		}
 		/* Room for typical reviews up front; beyond that memory follows the bytes that
-		 * actually arrive, so a large announced length alone costs nothing. */
+		 * actually arrive (pages of a large buffer are touched only as they fill). */
 		if (n > 0)
 			(void)buf_reserve(&rq->body, n < BODY_PREALLOC ? (size_t)n : BODY_PREALLOC);
 	}
 	return 1;
+}
+
+static struct request *
+request_new(struct server *srv)
+{
+	struct request *rq = calloc(1, sizeof(*rq));
+
+	if (rq == NULL)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &rq->start);
+	buf_init(&rq->body, srv->cfg->max_body);
+	metrics_inflight_add(srv->metrics, 1);
+	return rq;
+}
+
+/* libmicrohttpd has the request line, not yet the headers: the request's own deadline starts,
+ * and on a kept-alive connection, its time as a request rather than as an idle connection. */
+static void *
+on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)uri;
+	deadline_request_started(c);
+	return request_new(cls);	/* NULL is fine: the access handler makes it then */
 }
 
 static enum MHD_Result
@@ -252,23 +379,31 @@ on_webhook(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	enum MHD_Result ret = MHD_YES;
 
 	(void)version;
-	if (rq == NULL) {
-		rq = calloc(1, sizeof(*rq));
-		if (rq == NULL)
-			return MHD_NO;
-		clock_gettime(CLOCK_MONOTONIC, &rq->start);
-		buf_init(&rq->body, srv->cfg->max_body);
-		*req_cls = rq;
-		metrics_inflight_add(srv->metrics, 1);
+	if (rq == NULL && (rq = *req_cls = request_new(srv)) == NULL)
+		return MHD_NO;
+	if (!rq->headers_seen) {
+		rq->headers_seen = 1;
+		clock_gettime(CLOCK_MONOTONIC, &rq->start);	/* the duration metric counts from here */
 		if (!check_headers(srv, c, rq, url, method, &ret))
 			return ret;
 		return MHD_YES;
 	}
 	if (rq->route == ROUTE_ANSWERED || rq->status != 0) {
-		*upload_data_size = 0;	/* MHD is discarding a body we already answered */
+		/* MHD is discarding a body we already answered; the deadline still runs */
+		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
+		size_t grown = rq->body.len + *upload_data_size;
+
+		/* a chunked body has no length up front: it takes budget as it arrives */
+		if (grown > rq->reserved && grown <= rq->body.max &&
+		    !budget_take(srv, rq, grown - rq->reserved)) {
+			metrics_body_budget_refused(srv->metrics);
+			log_simple(&srv->log, LOG_LEVEL_WARN, "chunked request body over --body-budget; "
+			    "connection closed", NULL, NULL);
+			return MHD_NO;
+		}
 		if (buf_add(&rq->body, upload_data, *upload_data_size) != BUF_OK) {
 			/* Chunked bodies have no length up front: stop reading, drop the connection. */
 			log_simple(&srv->log, LOG_LEVEL_WARN, "request body over --max-body; connection closed",
@@ -278,6 +413,7 @@ on_webhook(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	deadline_request_complete(c);
 	if (rq->route == ROUTE_BENCH)
 		return answer_static(srv, c, rq, MHD_HTTP_OK, bench_body);
 	return answer_review(srv, c, rq);
@@ -289,7 +425,6 @@ on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Reque
 	struct server *srv = cls;
 	struct request *rq = *req_cls;
 
-	(void)c;
 	if (rq == NULL)
 		return;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && log_enabled(&srv->log, LOG_LEVEL_DEBUG))
@@ -297,8 +432,13 @@ on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Reque
 		    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "idle timeout" :
 		    toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client closed" :
 		    toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown" : "error");
-	metrics_observe_http(srv->metrics, rq->status, seconds_since(&rq->start));
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		deadline_response_done(c);
+	/* a request cut off before its headers was never answered: not an HTTP response */
+	if (rq->headers_seen)
+		metrics_observe_http(srv->metrics, rq->status, seconds_since(&rq->start));
 	metrics_inflight_add(srv->metrics, -1);
+	budget_release(srv, rq);
 	buf_free(&rq->body);
 	free(rq);
 	*req_cls = NULL;
@@ -354,6 +494,27 @@ on_plain(void *cls, struct MHD_Connection *c, const char *url, const char *metho
 	    MHD_RESPMEM_MUST_FREE), "text/plain; version=0.0.4; charset=utf-8");
 }
 
+static void
+on_plain_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)req_cls;
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		deadline_response_done(c);
+}
+
+/* Both the acceptor (its connection count) and the deadlines follow the webhook's connections. */
+static void
+on_tls_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *srv = cls;
+
+	deadline_notify(srv->tls_dl, c, socket_context, toe);
+	acceptor_notify(&srv->acceptor, c, socket_context, toe);
+}
+
 /* libmicrohttpd's own messages (mostly about misbehaving clients) as debug log lines. */
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -369,6 +530,19 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
 	log_simple(&srv->log, LOG_LEVEL_DEBUG, "libmicrohttpd", "detail", buf);
+}
+
+/* --max-connections-per-peer, or by default a quarter of --max-connections but never fewer than
+ * 16 of them: one address (an attacker's pod) cannot take every slot, and a small limit still
+ * lets an API server that is the only client use all of it. */
+static unsigned
+per_peer(const struct server_config *cfg)
+{
+	unsigned floor = cfg->max_connections < 16 ? cfg->max_connections : 16;
+
+	if (cfg->max_per_peer > 0)
+		return cfg->max_per_peer;
+	return cfg->max_connections / 4 > floor ? cfg->max_connections / 4 : floor;
 }
 
 static int
@@ -392,8 +566,9 @@ start_tls(struct server *srv, int fd, char *err, size_t errlen)
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 1 ? threads : 0),
 	    MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_request_line, srv,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_NOTIFY_CONNECTION, acceptor_notify, &srv->acceptor,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_tls_connection, srv,
 	    MHD_OPTION_HTTPS_CERT_CALLBACK, certstore_retrieve,
 	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
 	    MHD_OPTION_END);
@@ -403,7 +578,8 @@ start_tls(struct server *srv, int fd, char *err, size_t errlen)
 		return -1;
 	}
 	/* the acceptor owns fd now, whatever happens */
-	return acceptor_start(fd, srv->tls, cfg->max_connections, &srv->acceptor, err, errlen);
+	return acceptor_start(fd, srv->tls, cfg->max_connections, per_peer(cfg), &srv->log, srv->metrics,
+	    &srv->acceptor, err, errlen);
 }
 
 static int
@@ -414,7 +590,10 @@ start_plain(struct server *srv, int fd, char *err, size_t errlen)
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)PLAIN_MAX_CONNECTIONS,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PLAIN_MAX_PER_PEER,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg->idle_timeout,
+	    MHD_OPTION_NOTIFY_CONNECTION, deadline_notify, srv->plain_dl,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_plain_completed, srv,
 	    MHD_OPTION_END);
 	if (srv->plain == NULL) {
 		snprintf(err, errlen, "cannot start the plain listener on %s", srv->cfg->plain_listen);
@@ -487,6 +666,27 @@ log_listening(struct server *srv, unsigned port, unsigned plain_port)
 	log_write(&srv->log, LOG_LEVEL_INFO, "listening", f);
 }
 
+/* Out of descriptors, accept fails and clients wait: say so at start rather than under load. */
+static void
+warn_fd_limit(struct server *srv)
+{
+	struct rlimit rl;
+	char have[32], need[32];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= (rlim_t)srv->cfg->max_connections + FD_RESERVE)
+		return;
+	snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
+	snprintf(need, sizeof(need), "%u", srv->cfg->max_connections + FD_RESERVE);
+	{
+		const char *fields[] = { "rlimit_nofile", have, "needed", need };
+
+		log_strings(&srv->log, LOG_LEVEL_WARN, "RLIMIT_NOFILE is below --max-connections plus "
+		    "what the server needs besides; connections past it wait in the backlog",
+		    fields, 2);
+	}
+}
+
 /* Stop accepting, let in-flight requests finish for up to the grace period, then stop. */
 static void
 shut_down(struct server *srv, int sig)
@@ -536,6 +736,9 @@ server_config_defaults(struct server_config *cfg)
 	cfg->max_body = REVIEW_DEFAULT_MAX_BODY;
 	cfg->idle_timeout = 30;
 	cfg->max_connections = 1000;
+	/* a little over the API server's longest webhook timeout (10 s) */
+	cfg->request_timeout_ms = 13000;
+	cfg->body_budget = (size_t)96 << 20;
 	cfg->grace_period = 10;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->version = "unknown";
@@ -569,6 +772,19 @@ server_run(const struct server_config *cfg, const struct policy *pol, char *err,
 	if (certstore_open(cfg->tls_cert, cfg->tls_key, &srv.certs, err, errlen) < 0)
 		goto out;
 	publish_cert(&srv);
+	if (cfg->body_budget < cfg->max_body) {
+		snprintf(err, errlen, "--body-budget (%zu) is below --max-body (%zu)", cfg->body_budget,
+		    cfg->max_body);
+		goto out;
+	}
+	atomic_store(&srv.body_left, (long long)cfg->body_budget);
+	if (deadline_new("webhook", cfg->request_timeout_ms, cfg->idle_timeout * 1000 >
+	    cfg->request_timeout_ms ? cfg->idle_timeout * 1000 : cfg->request_timeout_ms,
+	    &srv.log, srv.metrics, &srv.tls_dl, err, errlen) < 0 ||
+	    deadline_new("plain", PLAIN_REQUEST_MS, PLAIN_REQUEST_MS, &srv.log, srv.metrics,
+	    &srv.plain_dl, err, errlen) < 0)
+		goto out;
+	warn_fd_limit(&srv);
 	if (listen_open(cfg->listen, &tls_fd, &port, err, errlen) < 0 ||
 	    listen_open(cfg->plain_listen, &plain_fd, &plain_port, err, errlen) < 0)
 		goto out;
@@ -600,6 +816,8 @@ out:
 	acceptor_free(srv.acceptor);	/* after the daemon: its workers report to it */
 	if (srv.plain != NULL)
 		MHD_stop_daemon(srv.plain);
+	deadline_free(srv.tls_dl);	/* after the daemons: their connections report to them */
+	deadline_free(srv.plain_dl);
 	if (tls_fd >= 0)
 		close(tls_fd);
 	if (plain_fd >= 0)

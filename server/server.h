@@ -19,6 +19,11 @@ struct server_config {
 	size_t max_body;		/* larger request bodies get 413 */
 	unsigned idle_timeout;		/* seconds a connection may sit idle */
 	unsigned max_connections;
+	unsigned max_per_peer;		/* webhook connections from one address; 0: a quarter of
+					 * max_connections, at least 16 (or all) */
+	unsigned request_timeout_ms;	/* from a connection's start (or a kept-alive request's
+					 * first line) until its headers and body must be in */
+	size_t body_budget;		/* request bodies held at once, all connections together */
 	unsigned grace_period;		/* seconds to finish in-flight requests on SIGTERM */
 	enum log_level log_level;
 	int bench_fixed_route;		/* also answer SERVER_BENCH_PATH with a fixed body */

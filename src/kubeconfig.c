@@ -331,6 +331,44 @@ oom:
 	return -1;
 }
 
+/* Kubeconfigs are a few levels deep and small; libyaml's loader takes time that grows with the
+ * square of the nesting (80,000 levels: 10 s) and memory with the nodes, so text past these is
+ * refused before it is loaded. */
+#define KUBECONFIG_MAX_DEPTH 64
+#define KUBECONFIG_MAX ((size_t)1 << 20)
+#define KUBECONFIG_MAX_TEXT "1 MiB"
+
+/* Refuse text nested deeper than KUBECONFIG_MAX_DEPTH, from libyaml's events (linear, and it
+ * stops at the first level too many). Syntax errors are left to the loader, which says where. */
+static int
+depth_check(const char *buf, size_t len, char *err, size_t errlen)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, done = 0, rc = 0;
+
+	if (!yaml_parser_initialize(&parser)) {
+		snprintf(err, errlen, "yaml parser init failed");
+		return -1;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!done && rc == 0 && yaml_parser_parse(&parser, &ev)) {
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+			if (++depth > KUBECONFIG_MAX_DEPTH) {
+				snprintf(err, errlen, "not a kubeconfig: nested deeper than %d levels "
+				    "(line %zu)", KUBECONFIG_MAX_DEPTH, ev.start_mark.line + 1);
+				rc = -1;
+			}
+		} else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		done = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 /* Load buf into d. An empty file is an empty kubeconfig, as in kubectl; any other top level
  * than a mapping is refused. */
 static int
@@ -339,6 +377,12 @@ doc_load(struct kc_doc *d, const char *buf, size_t len, char *err, size_t errlen
 	yaml_parser_t parser;
 	int rc = -1;
 
+	if (len > KUBECONFIG_MAX) {
+		snprintf(err, errlen, "not a kubeconfig: larger than " KUBECONFIG_MAX_TEXT);
+		return -1;
+	}
+	if (depth_check(buf, len, err, errlen) != 0)
+		return -1;
 	if (!yaml_parser_initialize(&parser)) {
 		snprintf(err, errlen, "yaml parser init failed");
 		return -1;
@@ -419,9 +463,6 @@ kubeconfig_parse(const char *buf, size_t len, const char *dir, const char *conte
 	return rc;
 }
 
-/* Kubeconfigs are small; anything this large is not one. */
-#define KUBECONFIG_MAX ((size_t)16 << 20)
-#define KUBECONFIG_MAX_TEXT "16 MiB"
 /* More files than anyone lists in $KUBECONFIG. */
 #define KUBECONFIG_MAX_FILES 64
 

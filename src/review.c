@@ -73,8 +73,8 @@ review_outcome_str(enum review_outcome o)
 enum read {
 	RD_TOP = 0, RD_APIVERSION, RD_KIND, RD_REQUEST, RD_UID, RD_NAMESPACE, RD_NAME, RD_GROUP,
 	RD_RESOURCE_KIND, RD_SUBRESOURCE, RD_OPERATION, RD_OBJECT, RD_OBJECT_NAME,
-	RD_STATUS_ANNOTATION, RD_OPTOUT, RD_SPEC_URL, RD_SPEC_CHECKSUM, RD_OLD, RD_OLD_STATUS_URL,
-	RD_COUNT
+	RD_STATUS_ANNOTATION, RD_OPTOUT, RD_SPEC_URL, RD_SPEC_CHECKSUM, RD_STATUS_URL, RD_OLD,
+	RD_OLD_STATUS_URL, RD_COUNT
 };
 
 #define KEYS(...) { (const char *const[]){ __VA_ARGS__ }, \
@@ -98,6 +98,7 @@ static const struct codec_path reads[RD_COUNT] = {
 	[RD_OPTOUT] = KEYS("request", "object", "metadata", "annotations", OPTOUT_ANNOTATION),
 	[RD_SPEC_URL] = KEYS("request", "object", "spec", "image", "url"),
 	[RD_SPEC_CHECKSUM] = KEYS("request", "object", "spec", "image", "checksum"),
+	[RD_STATUS_URL] = KEYS("request", "object", "status", "provisioning", "image", "url"),
 	[RD_OLD] = KEYS("request", "oldObject"),
 	[RD_OLD_STATUS_URL] = KEYS("request", "oldObject", "status", "provisioning", "image", "url"),
 };
@@ -118,7 +119,7 @@ struct answer {
 struct decision {
 	const struct policy *policy;
 	struct codec_field in[RD_COUNT];	/* owned: what the request holds at reads[] */
-	int update;			/* an UPDATE with an oldObject */
+	int update;			/* an UPDATE */
 	struct answer out[REVIEW_FIELD_COUNT];	/* at most one change per field */
 	size_t nout;
 	struct review_result *res;
@@ -292,17 +293,19 @@ out:
 static int
 must_withhold(struct decision *d, const char *u, const char *r)
 {
-	const char *s;
+	/* S: the stored status, oldObject's; an UPDATE without one (a client or webhook that left
+	 * it out) is held to the status its object carries, not let through unchecked */
+	const char *s = get(d, is_object(d, RD_OLD) ? RD_OLD_STATUS_URL : RD_STATUS_URL);
 
 	if (!d->update)
 		return 0;
-	s = get(d, RD_OLD_STATUS_URL);
 	if (s == NULL || *s == '\0')
 		return 0;	/* not provisioned with an image */
 	if (strcmp(r, s) == 0)
 		return 0;	/* status already repaired: bring spec in line */
 	return strcmp(u, s) == 0;	/* U != S: the image is being changed anyway */
 }
+
 
 /*
  * The status annotation restores a host's status after a move; its url is rewritten only when the
@@ -353,7 +356,7 @@ applies(struct decision *d)
 		return 0;
 	if (!is_object(d, RD_OBJECT))
 		return 0;
-	d->update = str_eq(operation, "UPDATE") && is_object(d, RD_OLD);
+	d->update = str_eq(operation, "UPDATE");
 	return !str_eq(get(d, RD_OPTOUT), "disabled");
 }
 
@@ -417,6 +420,11 @@ envelope(struct decision *d, char *err, size_t errlen)
 		return -1;
 	}
 	u = get(d, RD_UID);
+	if (u == NULL && d->in[RD_UID].found == CODEC_STRING) {
+		/* the response must echo the uid byte for byte, and a C string would cut it */
+		snprintf(err, errlen, "AdmissionReview request uid holds \\u0000");
+		return -1;
+	}
 	if (u == NULL || *u == '\0') {
 		snprintf(err, errlen, "AdmissionReview request has no uid");
 		return -1;

@@ -1,11 +1,11 @@
 /* cmd_serve.c - `bmhguard serve`: parse the flags and run the webhook server. */
-#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "opts.h"
 #include "server.h"
 
 #ifndef BMHGUARD_VERSION
@@ -13,7 +13,7 @@
 #endif
 
 static void
-usage(FILE *f)
+usage(FILE *f, const struct opts_group *g, size_t ng)
 {
 	fprintf(f,
 	    "usage: bmhguard serve --tls-cert FILE --tls-key FILE [flags]\n\n"
@@ -24,131 +24,19 @@ usage(FILE *f)
 	    "loaded) and /metrics (Prometheus). Logs are JSON lines on stderr.\n"
 	    "SIGTERM/SIGINT: stop accepting, finish in-flight requests, exit 0. SIGHUP or a change of\n"
 	    "the certificate files (a Secret's ..data symlink swap; polled every second): load the new\n"
-	    "pair; an invalid pair is refused and the old one kept.\n\n"
-	    "flags:\n"
-	    "  --listen ADDR:PORT       webhook address (default :8443; [::1]:8443 for IPv6)\n"
-	    "  --plain-listen ADDR:PORT health and metrics address, no TLS (default :8080)\n"
-	    "  --tls-cert FILE          PEM certificate chain, leaf first (required)\n"
-	    "  --tls-key FILE           PEM private key of the leaf (required)\n"
-	    "  --threads N              TLS worker threads (default: the CPUs this process may use)\n"
-	    "  --max-body BYTES         larger request bodies get 413 (default 8388608)\n"
-	    "  --idle-timeout SECONDS   close connections idle this long (default 30)\n"
-	    "  --max-connections N      concurrent webhook connections (default 1000)\n"
-	    "  --grace-period SECONDS   time for in-flight requests on shutdown (default 10)\n"
-	    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
-	    "  --bench-fixed-route      for benchmarking only: also answer POST %s with a\n"
-	    "                           fixed response without deciding anything (transport ceiling)\n"
-	    "  -h, --help               this text\n\n"
-	    "%s\n"
+	    "pair; an invalid pair is refused and the old one kept.\n\n", SERVER_WEBHOOK_PATH);
+	opts_help(f, g, ng);
+	fprintf(f,
 	    "exit codes: 0 stopped gracefully, 2 bad flags or cannot start (certificate missing,\n"
-	    "unreadable or invalid; address in use)\n",
-	    SERVER_WEBHOOK_PATH, SERVER_BENCH_PATH, policy_flags_help());
-}
-
-/* "--name VALUE" or "--name=VALUE": returns the value and advances *i, or NULL. */
-static const char *
-flag_value(const char *name, int argc, char **argv, int *i, int *missing)
-{
-	size_t n = strlen(name);
-	const char *a = argv[*i];
-
-	if (strncmp(a, name, n) != 0)
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = 1;
-		return NULL;
-	}
-	return argv[++*i];
+	    "unreadable or invalid; address in use)\n");
 }
 
 static int
-parse_uint(const char *name, const char *v, unsigned long long min, unsigned long long max,
-    unsigned long long *out)
+serve_opt_log_level(void *dst, const char *v, char *err, size_t errlen)
 {
-	char *end;
-	unsigned long long n;
-
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max) {
-		fprintf(stderr, "bmhguard serve: %s: '%s' is not a number in %llu..%llu\n", name, v, min, max);
-		return -1;
-	}
-	*out = n;
-	return 0;
-}
-
-static const struct num_flag {
-	const char *name;
-	unsigned long long min, max;
-} num_flags[] = {
-	{ "--threads", 1, 256 },
-	{ "--max-body", 1024, 1ULL << 30 },
-	{ "--idle-timeout", 1, 86400 },
-	{ "--max-connections", 1, 100000 },
-	{ "--grace-period", 0, 3600 },
-};
-
-static void
-set_num(struct server_config *cfg, size_t which, unsigned long long v)
-{
-	switch (which) {
-	case 0: cfg->threads = (unsigned)v; break;
-	case 1: cfg->max_body = (size_t)v; break;
-	case 2: cfg->idle_timeout = (unsigned)v; break;
-	case 3: cfg->max_connections = (unsigned)v; break;
-	default: cfg->grace_period = (unsigned)v; break;
-	}
-}
-
-/* Returns 1 consumed, 0 not a serve flag, -1 error (already reported). */
-static int
-parse_serve_flag(struct server_config *cfg, int argc, char **argv, int *i)
-{
-	static const char *const str_flags[] = { "--listen", "--plain-listen", "--tls-cert", "--tls-key",
-		"--log-level" };
-	const char **str_dst[] = { &cfg->listen, &cfg->plain_listen, &cfg->tls_cert, &cfg->tls_key, NULL };
-	const char *v;
-	int missing = 0;
-	size_t k;
-	unsigned long long n;
-
-	if (strcmp(argv[*i], "--bench-fixed-route") == 0) {
-		cfg->bench_fixed_route = 1;
-		return 1;
-	}
-	for (k = 0; k < sizeof(str_flags) / sizeof(str_flags[0]); k++) {
-		if ((v = flag_value(str_flags[k], argc, argv, i, &missing)) == NULL && !missing)
-			continue;
-		if (missing)
-			goto missing;
-		if (str_dst[k] != NULL) {
-			*str_dst[k] = v;
-			return 1;
-		}
-		if (log_parse_level(v, &cfg->log_level) < 0) {
-			fprintf(stderr, "bmhguard serve: --log-level: '%s' is not debug, info, warn or error\n", v);
-			return -1;
-		}
-		return 1;
-	}
-	for (k = 0; k < sizeof(num_flags) / sizeof(num_flags[0]); k++) {
-		if ((v = flag_value(num_flags[k].name, argc, argv, i, &missing)) == NULL && !missing)
-			continue;
-		if (missing)
-			goto missing;
-		if (parse_uint(num_flags[k].name, v, num_flags[k].min, num_flags[k].max, &n) < 0)
-			return -1;
-		set_num(cfg, k, n);
-		return 1;
-	}
-	return 0;
-missing:
-	fprintf(stderr, "bmhguard serve: %s needs a value\n", argv[*i]);
+	if (log_parse_level(v, dst) == 0)
+		return 0;
+	snprintf(err, errlen, "--log-level: '%s' is not debug, info, warn or error", v);
 	return -1;
 }
 
@@ -158,38 +46,77 @@ cmd_serve(int argc, char **argv)
 	struct server_config cfg;
 	struct policy *pol;
 	char err[512];
-	int i, r, rc = EXIT_USAGE;
+	int rc = EXIT_USAGE, threads, idle, maxconn, grace, perpeer = 0;
+	long request_timeout;
+	struct opts_row rows[] = {
+		{ .name = "listen", .kind = OPTS_STRING, .dst = &cfg.listen, .arg = "ADDR:PORT",
+		  .help = "webhook address (default :8443; [::1]:8443 for IPv6)" },
+		{ .name = "plain-listen", .kind = OPTS_STRING, .dst = &cfg.plain_listen,
+		  .arg = "ADDR:PORT", .help = "health and metrics address, no TLS (default :8080)" },
+		{ .name = "tls-cert", .kind = OPTS_STRING, .dst = &cfg.tls_cert, .arg = "FILE",
+		  .help = "PEM certificate chain, leaf first (required)" },
+		{ .name = "tls-key", .kind = OPTS_STRING, .dst = &cfg.tls_key, .arg = "FILE",
+		  .help = "PEM private key of the leaf (required)" },
+		{ .name = "threads", .kind = OPTS_INT, .dst = &threads, .arg = "N", .min = 1,
+		  .max = 256, .help = "TLS worker threads (default: the CPUs this process may use)" },
+		{ .name = "max-body", .kind = OPTS_SIZE, .dst = &cfg.max_body, .arg = "SIZE",
+		  .min = 1024, .max = 1LL << 30, .help = "larger request bodies get 413; bytes, or "
+		  "with KiB, MiB\nor GiB (default 8MiB)" },
+		{ .name = "idle-timeout", .kind = OPTS_INT, .dst = &idle, .arg = "SECONDS", .min = 1,
+		  .max = 86400, .help = "close connections idle this long (default 30)" },
+		{ .name = "max-connections", .kind = OPTS_INT, .dst = &maxconn, .arg = "N", .min = 1,
+		  .max = 100000, .help = "concurrent webhook connections (default 1000)" },
+		{ .name = "max-connections-per-peer", .kind = OPTS_INT, .dst = &perpeer, .arg = "N",
+		  .min = 1, .max = 100000, .help = "webhook connections from one address; more are\n"
+		  "refused (default a quarter of --max-connections, at least 16)" },
+		{ .name = "request-timeout", .kind = OPTS_DURATION, .dst = &request_timeout,
+		  .arg = "DURATION", .min = 1000, .max = 3600000, .help = "a request's headers and body "
+		  "must be in this long after its connection\nopened (or its request line came); else "
+		  "the connection is closed\n(default 13s)" },
+		{ .name = "body-budget", .kind = OPTS_SIZE, .dst = &cfg.body_budget, .arg = "SIZE",
+		  .min = 1024, .max = 1LL << 34, .help = "request bodies held at once, all connections; "
+		  "past it 503\nfrom the headers (default 96MiB; at least --max-body)" },
+		{ .name = "grace-period", .kind = OPTS_INT, .dst = &grace, .arg = "SECONDS", .min = 0,
+		  .max = 3600, .help = "time for in-flight requests on shutdown (default 10)" },
+		{ .name = "log-level", .kind = OPTS_FUNC, .dst = &cfg.log_level,
+		  .set = serve_opt_log_level, .arg = "LEVEL",
+		  .help = "debug, info, warn or error (default info)" },
+		{ .name = "bench-fixed-route", .kind = OPTS_BOOL, .dst = &cfg.bench_fixed_route,
+		  .help = "for benchmarking only: also answer POST " SERVER_BENCH_PATH " with a\n"
+		  "fixed response without deciding anything (transport ceiling)" },
+		{ .name = "help", .short_name = 'h', .kind = OPTS_HELP, .help = "this text" },
+	};
+	struct opts_group g[2];
 
 	server_config_defaults(&cfg);
 	cfg.version = BMHGUARD_VERSION;
+	threads = (int)cfg.threads;
+	idle = (int)cfg.idle_timeout;
+	maxconn = (int)cfg.max_connections;
+	grace = (int)cfg.grace_period;
+	request_timeout = (long)cfg.request_timeout_ms;
 	pol = policy_new();
 	if (pol == NULL) {
 		fprintf(stderr, "bmhguard serve: out of memory\n");
 		return EXIT_FAILED;
 	}
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			rc = EXIT_OK;
-			goto out;
-		}
-		r = policy_parse_flag(pol, argc, argv, &i, err, sizeof(err));
-		if (r < 0) {
-			fprintf(stderr, "bmhguard serve: %s\n", err);
-			goto out;
-		}
-		if (r > 0) {
-			i--;	/* policy_parse_flag moved past what it used; the loop adds one */
-			continue;
-		}
-		r = parse_serve_flag(&cfg, argc, argv, &i);
-		if (r < 0)
-			goto out;
-		if (r == 0) {
-			fprintf(stderr, "bmhguard serve: unknown flag '%s' (see bmhguard serve --help)\n", argv[i]);
-			goto out;
-		}
+	g[0] = (struct opts_group){ "flags:", rows, OPTS_NROWS(rows) };
+	g[1] = policy_opts(pol);
+	switch (opts_parse(g, OPTS_NROWS(g), argc, argv, NULL, NULL, err, sizeof(err))) {
+	case OPTS_HELP_SHOWN:
+		usage(stdout, g, OPTS_NROWS(g));
+		rc = EXIT_OK;
+		goto out;
+	case OPTS_ERROR:
+		fprintf(stderr, "bmhguard serve: %s\n", err);
+		goto out;
 	}
+	cfg.threads = (unsigned)threads;
+	cfg.idle_timeout = (unsigned)idle;
+	cfg.max_connections = (unsigned)maxconn;
+	cfg.grace_period = (unsigned)grace;
+	cfg.max_per_peer = (unsigned)perpeer;
+	cfg.request_timeout_ms = (unsigned)request_timeout;
 	if (cfg.tls_cert == NULL || cfg.tls_key == NULL) {
 		fprintf(stderr, "bmhguard serve: --tls-cert and --tls-key are required (see --help)\n");
 		goto out;

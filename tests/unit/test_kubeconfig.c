@@ -156,6 +156,51 @@ test_errors(void)
 	    strstr(err, "No such file") != NULL, "missing file: %s", err);
 }
 
+/* "a: " then n flow sequences opened and closed: n + 1 levels. Caller frees. */
+static char *
+nested(size_t n)
+{
+	char *t = malloc(3 * n + 8), *w = t;
+	size_t i;
+
+	w += sprintf(w, "a: ");
+	for (i = 0; i < n; i++)
+		*w++ = '[';
+	for (i = 0; i < n; i++)
+		*w++ = ']';
+	*w++ = '\n';
+	*w = '\0';
+	return t;
+}
+
+/* Nesting and size are bounded before libyaml builds a document (80,000 levels took 10 s). */
+static void
+test_bounds(void)
+{
+	struct kubeconfig *c = NULL;
+	char err[512] = "", *t;
+	size_t big = ((size_t)1 << 20) + 1;
+
+	t = nested(80000);
+	expect_error(t, NULL, "nested deeper than 64 levels", "80,000 levels refused");
+	CHECK(kubeconfig_parse(t, strlen(t), NULL, NULL, &c, err, sizeof(err)) == -1 && c == NULL &&
+	    strstr(err, "nested deeper than 64") != NULL, "80,000 levels refused from text: %s", err);
+	free(t);
+	t = nested(64);
+	expect_error(t, NULL, "nested deeper than 64 levels", "65 levels refused");
+	free(t);
+	t = nested(63);
+	expect_error(t, NULL, "no current-context", "64 levels read");
+	free(t);
+	t = malloc(big + 1);
+	memset(t, '#', big);
+	t[big] = '\0';
+	expect_error(t, NULL, "larger than 1 MiB", "a file over 1 MiB refused");
+	CHECK(kubeconfig_parse(t, big, NULL, NULL, &c, err, sizeof(err)) == -1 &&
+	    strstr(err, "larger than 1 MiB") != NULL, "text over 1 MiB refused: %s", err);
+	free(t);
+}
+
 static void
 test_load_order(void)
 {
@@ -352,6 +397,7 @@ main(void)
 	test_current_context();
 	test_named_context();
 	test_errors();
+	test_bounds();
 	test_load_order();
 	test_merge();
 	test_incluster();

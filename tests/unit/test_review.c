@@ -21,6 +21,7 @@ struct req {
 	const char *incoming_status_url;/* object.status...url (stale copy; must be ignored) */
 	const char *annotation;		/* baremetalhost.metal3.io/status text */
 	int optout;
+	int no_old;			/* an UPDATE sent without an oldObject */
 };
 
 static json_object *
@@ -82,7 +83,7 @@ review_text(const struct req *r)
 	json_object_object_add(rq, "namespace", json_object_new_string("metal3"));
 	json_object_object_add(rq, "operation", json_object_new_string(r->op));
 	json_object_object_add(rq, "object", host(r, r->incoming_status_url));
-	if (strcmp(r->op, "UPDATE") == 0) {
+	if (strcmp(r->op, "UPDATE") == 0 && !r->no_old) {
 		struct req old = *r;
 
 		old.spec_url = r->status_url ? r->status_url : r->spec_url;
@@ -175,6 +176,14 @@ static const struct expect cases[] = {
 	{ "UPDATE withhold decided on oldObject, not the stale incoming status", { .op = "UPDATE",
 	  .spec_url = OLD, .status_url = OLD, .incoming_status_url = NEW }, 0, REVIEW_WITHHELD,
 	  NULL, NULL, 0, 1, REVIEW_WITHHOLD },
+	{ "UPDATE without oldObject: object.status shows the literal provisioned (withhold)",
+	  { .op = "UPDATE", .spec_url = OLD, .spec_sum = OLD_SUM, .incoming_status_url = OLD,
+	  .no_old = 1 }, 0, REVIEW_WITHHELD, NULL, NULL, 0, 2, REVIEW_WITHHOLD },
+	{ "UPDATE without oldObject: object.status already repaired (rewrite)", { .op = "UPDATE",
+	  .spec_url = OLD, .spec_sum = OLD_SUM, .incoming_status_url = NEW, .no_old = 1 }, 0,
+	  REVIEW_PATCHED, NEW, NEW_SUM, 2, 2, REVIEW_REWRITE },
+	{ "UPDATE without oldObject or status (rewrite)", { .op = "UPDATE", .spec_url = OLD,
+	  .no_old = 1 }, 0, REVIEW_PATCHED, NEW, NULL, 1, 1, REVIEW_REWRITE },
 	{ "UPDATE spec already a name (R == U)", { .op = "UPDATE", .spec_url = NEW, .status_url = OLD }, 0,
 	  REVIEW_UNCHANGED, NULL, NULL, 0, 0, 0 },
 	{ "UPDATE spec name, checksum literal", { .op = "UPDATE", .spec_url = NEW, .spec_sum = OLD_SUM,
@@ -330,6 +339,16 @@ test_rejects(void)
 		CHECK(review_handle(p, bad[i], strlen(bad[i]), &res, err, sizeof(err)) == -1 &&
 		    res.outcome == REVIEW_REJECTED && res.response == NULL && err[0] != '\0',
 		    "rejected #%zu: %s", i, err);
+		review_result_free(&res);
+	}
+	/* a uid with an escaped NUL: said so, not "no uid" */
+	{
+		static const char nul_uid[] = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":"
+		    "\"AdmissionReview\",\"request\":{\"uid\":\"a\\u0000b\"}}";
+
+		err[0] = '\0';
+		CHECK(review_handle(p, nul_uid, strlen(nul_uid), &res, err, sizeof(err)) == -1 &&
+		    strstr(err, "uid holds \\u0000") != NULL, "uid with \\u0000 named: %s", err);
 		review_result_free(&res);
 	}
 	policy_free(p);

@@ -11,6 +11,9 @@
 # which should stay flat. BENCH_REVIEW=FILE posts that review instead (for example
 # tests/data/bench-update-review.json, the request of `make bench`, which takes the withhold path).
 # Client and server run on separate CPUs when there are enough (BENCH_PIN=0: shared; see below).
+# Then (c): the full mutate path while BENCH_SLOW_CLIENTS (200) connections trickle their headers
+# a byte a second (slow_clients.py; the server closes them at --request-timeout and they reopen),
+# beside (a): goal p99 within 3x and req/s within 20%.
 # Last, BENCH_BIG_ROUNDS (3) rounds of BENCH_BIG_CONCURRENCY (6) reviews near --max-body at once:
 # the server's peak RSS, and its RSS after.
 set -euo pipefail
@@ -93,6 +96,23 @@ report "(a) full mutate path" "$a"
 report "(b) fixed route (transport ceiling)" "$b"
 printf '(a)/(b) = %.0f%% (goal >= 60%%); median of %d rounds of %ds each; load average %s\n' \
 	"$(echo "100 * ${a%% *} / ${b%% *}" | bc -l)" "$rounds" "$secs" "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# (c) the same while slow clients hold connections: a median of rounds as for (a)
+slow=${BENCH_SLOW_CLIENTS:-200}
+"${client_pin[@]}" python3 "$here/slow_clients.py" "$port" "$slow" $(( rounds * (secs + 1) + 4 )) >"$work/slow.out" &
+slowpid=$!
+sleep 3	# their handshakes done
+: >"$work/c"
+for _ in $(seq "$rounds"); do
+	wrk_once /mutate-metal3-io-v1alpha1-baremetalhost "$secs" >>"$work/c"
+done
+wait "$slowpid"
+c=$(median "$work/c")
+report "(c) full mutate path, $slow slow" "$c"
+read -r ar _ ap99 _ <<<"$a"
+read -r cr _ cp99 _ <<<"$c"
+printf '(c) beside (a): p99 x%.2f (goal <= 3), req/s %.0f%% (goal >= 80%%); %s\n' \
+	"$(echo "$cp99 / $ap99" | bc -l)" "$(echo "100 * $cr / $ar" | bc -l)" "$(cat "$work/slow.out")"
 
 if [ "${BENCH_SOAK:-0}" = 1 ]; then
 	total=${SOAK_REQUESTS:-500000}
