@@ -553,6 +553,7 @@ struct args {
 	const char *ns, *selector;
 	int all_ns, apply, dry_run, verify, concurrency, nnames, events, no_headers, format;
 	long wait_ms, timeout_ms, host_deadline_ms;
+	size_t max_response;
 	char **names;
 	const char **handed;
 	struct opts_list handedl;
@@ -638,6 +639,10 @@ parse_args(int argc, char **argv, struct args *a, struct policy *p)
 		  .min = 1, .max = 7 * 24 * 3600 * 1000L,
 		  .help = "per API request (default 30s); 429, 5xx, timeouts and\n"
 		  "connection errors are retried with backoff (6 tries)" },
+		{ .name = "max-response", .kind = OPTS_SIZE, .dst = &a->max_response, .arg = "SIZE",
+		  .min = 64 << 10, .max = (long long)4 << 30,
+		  .help = "largest API response read (default 64MiB); a larger one is an\n"
+		  "error, never unbounded memory (a page is 500 hosts, ~4 MiB)" },
 	};
 	struct opts_row sel[] = {
 		{ .name = "namespace", .short_name = 'n', .kind = OPTS_STRING, .dst = &a->ns,
@@ -703,6 +708,7 @@ parse_args(int argc, char **argv, struct args *a, struct policy *p)
 
 	a->concurrency = 4;
 	a->timeout_ms = 30000;
+	a->max_response = KUBE_DEFAULT_MAX_RESPONSE;
 	a->host_deadline_ms = REPAIR_DEFAULT_HOST_DEADLINE_MS;
 	a->format = OUT_TABLE;
 	if ((a->names = calloc((size_t)argc, sizeof(char *))) == NULL ||
@@ -803,6 +809,7 @@ cmd_repair(int argc, char **argv)
 		goto out;
 	}
 	ko.timeout_ms = a.timeout_ms;
+	ko.max_response = a.max_response;
 	if ((k = kube_client_new(cfg, &ko, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "bmhguard repair: %s\n", err);
 		goto out;

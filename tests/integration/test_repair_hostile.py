@@ -111,6 +111,15 @@ def main():
             rc, err = run_stderr(url, ["-A"], 60)
             ok(rc == 2 and "larger than" in err, "%s: says the response is too large" % mode,
                err[-400:])
+        # --max-response lowers the cap: the same answer stops far sooner, far smaller
+        Hostile.mode = "streamed"
+        rc, kb, out = peak_rss_kb([BIN, "repair", "--server", url, "-A", "--max-response",
+                                   "1MiB"], timeout=60)
+        ok(rc == 2 and (SANITIZED or kb < 48 * 1024),
+           "--max-response 1MiB: exit 2, peak RSS %d MiB" % (kb >> 10), out[-300:])
+        rc, err = run_stderr(url, ["-A", "--max-response", "1MiB"], 60)
+        ok(rc == 2 and "larger than 1048576" in err, "--max-response: the error names the cap",
+           err[-300:])
         case(url, "repeat", ["-A"], 30, 64 * 1024)
         ok(Hostile.pages[0] <= 3, "repeat: stops at the repeated token (%d pages asked)"
            % Hostile.pages[0])
