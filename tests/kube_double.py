@@ -813,6 +813,19 @@ class Store:
         return self.order[lo:hi]
 
     # -- list
+    def _continue_token(self, version, sid, snap, i, rv, ns):
+        """The opaque token for the page after item i of snapshot sid (kept on first use, as
+        etcd serves later pages at the first page's revision); the oldest snapshots drop out."""
+        with self.lock:
+            if sid is None:
+                sid = self.next_snap
+                self.next_snap += 1
+                self.snapshots[sid] = snap
+                while len(self.snapshots) > SNAPSHOTS_KEPT:
+                    self.snapshots.popitem(last=False)
+        return base64.urlsafe_b64encode(dumps(
+            {"v": version, "s": sid, "i": i, "rv": rv, "ns": ns or ""})).decode().rstrip("=")
+
     def list(self, ns, label_sel, field_sel, limit, cont):
         lreqs = parse_label_selector(label_sel)
         freqs = parse_field_selector(field_sel)
@@ -841,15 +854,7 @@ class Store:
             items.append(e)
         token, remaining = "", None
         if i < n:
-            with self.lock:
-                if sid is None:
-                    sid = self.next_snap
-                    self.next_snap += 1
-                    self.snapshots[sid] = snap
-                    while len(self.snapshots) > SNAPSHOTS_KEPT:
-                        self.snapshots.popitem(last=False)
-            token = base64.urlsafe_b64encode(dumps(
-                {"v": "kd1", "s": sid, "i": i, "rv": rv, "ns": ns or ""})).decode().rstrip("=")
+            token = self._continue_token("kd1", sid, snap, i, rv, ns)
             if not lreqs and not freqs:
                 remaining = n - i
         return items, rv, token, remaining
@@ -1240,15 +1245,7 @@ class Store:
             items.append(raw)
         token = ""
         if i < n:
-            with self.lock:
-                if sid is None:
-                    sid = self.next_snap
-                    self.next_snap += 1
-                    self.snapshots[sid] = snap
-                    while len(self.snapshots) > SNAPSHOTS_KEPT:
-                        self.snapshots.popitem(last=False)
-            token = base64.urlsafe_b64encode(dumps(
-                {"v": "kd1e", "s": sid, "i": i, "rv": rv, "ns": ns or ""})).decode().rstrip("=")
+            token = self._continue_token("kd1e", sid, snap, i, rv, ns)
         return items, rv, token
 
     def all_events(self):
