@@ -52,7 +52,8 @@ def main():
         # the continue token expires while the run is slow: the list restarts, skipping
         # hosts already handed out (none twice, none missed)
         for apply in ([], ["--apply"]):
-            d.faults([{"kind": "stall", "method": "GET", "nth": 2, "seconds": 5,
+            # the stall outlasts the 300 evicting lists even under ASan with a busy double
+            d.faults([{"kind": "stall", "method": "GET", "nth": 2, "seconds": 12,
                        "then": "process", "path": "^/apis/metal3.io/v1alpha1/baremetalhosts$"}])
             p = subprocess.Popen([BIN, "repair", "--server", d.url, "-A", "-o", "json"] + apply +
                                  GEN_HAND,
