@@ -291,7 +291,7 @@ check_headers(struct server *srv, struct MHD_Connection *c, struct request *rq, 
 {
 	const char *cl;
 
-	if (strcmp(url, SERVER_WEBHOOK_PATH) == 0)
+	if (strcmp(url, SERVER_WEBHOOK_PATH) == 0 || strcmp(url, SERVER_CAPM3_PATH) == 0)
 		rq->route = ROUTE_WEBHOOK;
 	else if (srv->cfg->bench_fixed_route && strcmp(url, SERVER_BENCH_PATH) == 0)
 		rq->route = ROUTE_BENCH;

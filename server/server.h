@@ -7,7 +7,11 @@
 #include "log.h"
 #include "policy.h"
 
+/* One path a webhook entry (an API group) of manifests/base/mutatingwebhook.yaml: metal3.io's
+ * kinds on the first (named for BareMetalHost, the kind it began with), CAPM3's on the second.
+ * The decision reads the group and kind from the review itself, so both run the same code. */
 #define SERVER_WEBHOOK_PATH "/mutate-metal3-io-v1alpha1-baremetalhost"
+#define SERVER_CAPM3_PATH "/mutate-infrastructure-cluster-x-k8s-io"
 #define SERVER_BENCH_PATH "/bench-fixed"
 
 /* Everything `bmhguard serve` takes from its flags. Strings are borrowed for the run. */

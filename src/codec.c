@@ -458,8 +458,8 @@ static pthread_mutex_t big_tree = PTHREAD_MUTEX_INITIALIZER;
 
 /* Whether json-c's tree of text stays within its bound; err says why not. A cheap byte scan
  * (strings skipped): every value follows '[', ',' or ':' or starts the text. */
-static int
-tree_affordable(const char *s, size_t n, char *err, size_t errlen)
+int
+codec_tree_affordable(const char *s, size_t n, char *err, size_t errlen)
 {
 	size_t i, cost = 2 * n + TREE_VALUE_COST, limit = TREE_FACTOR * n + TREE_SLACK;
 
@@ -508,7 +508,7 @@ fields_fallback(const char *text, size_t len, enum simd_status st, const char *w
 	size_t i;
 	int rc = -1, shared = len >= TREE_SHARED_MIN;
 
-	if (tree_affordable(text, len, err, errlen) != 0) {
+	if (codec_tree_affordable(text, len, err, errlen) != 0) {
 		/* not JSON anyway: simdjson's reason, without json-c's byte offset */
 		if (st == SIMD_INVALID)
 			snprintf(err, errlen, "invalid JSON: %s", why != NULL ? why : "refused");
@@ -612,6 +612,7 @@ codec_field_string(const struct codec_field *f)
 struct scan {
 	const char *s;
 	size_t n, i;
+	int any;	/* the target may be any value, not only a string */
 };
 
 static void
@@ -690,6 +691,9 @@ scan_container(struct scan *sc, const char *const *path, size_t depth, size_t *s
 			scan_ws(sc);
 		}
 		if (match) {
+			/* a later duplicate replaces the whole value, as in json-c: what an
+			 * earlier one held at the path is gone */
+			*found = 0;
 			if (scan_value(sc, path + 1, depth - 1, start, end, found) != 0)
 				return -1;
 		} else if (scan_value(sc, NULL, 0, NULL, NULL, NULL) != 0) {
@@ -718,6 +722,14 @@ scan_value(struct scan *sc, const char *const *path, size_t depth, size_t *start
 
 	if (sc->i >= sc->n)
 		return -1;
+	if (found != NULL && depth == 0 && sc->any) {
+		if (scan_value(sc, NULL, 0, NULL, NULL, NULL) != 0)
+			return -1;
+		*start = at;
+		*end = sc->i;
+		*found = 1;
+		return 0;
+	}
 	switch (sc->s[sc->i]) {
 	case '"':
 		if (scan_string(sc) != 0)
@@ -747,7 +759,20 @@ int
 codec_locate_string(const char *text, size_t len, const char *const *path, size_t depth,
     size_t *start, size_t *end)
 {
-	struct scan sc = { text, len, 0 };
+	struct scan sc = { text, len, 0, 0 };
+	int found = 0;
+
+	scan_ws(&sc);
+	if (scan_value(&sc, path, depth, start, end, &found) != 0)
+		return -1;
+	return found ? 0 : -1;
+}
+
+int
+codec_locate_value(const char *text, size_t len, const char *const *path, size_t depth,
+    size_t *start, size_t *end)
+{
+	struct scan sc = { text, len, 0, 1 };
 	int found = 0;
 
 	scan_ws(&sc);

@@ -59,6 +59,16 @@ const char *codec_field_string(const struct codec_field *f);
 int codec_locate_string(const char *text, size_t len, const char *const *path, size_t depth,
     size_t *start, size_t *end);
 
+/* codec_locate_string for a value of any type (an array, an object, ...): its span, whitespace
+ * around it excluded. */
+int codec_locate_value(const char *text, size_t len, const char *const *path, size_t depth,
+    size_t *start, size_t *end);
+
+/* Whether a json-c tree of the len bytes at text (codec_parse) stays within what the reader may
+ * build for them (objects cost json-c about 780 bytes each: 8 MiB of "{}," made a 2.2 GB tree);
+ * -1 with one line in err when not. A byte scan, no allocation. */
+int codec_tree_affordable(const char *text, size_t len, char *err, size_t errlen);
+
 /* s as a JSON string literal (quoted, escaped, '/' not escaped). Caller frees. NULL on ENOMEM. */
 char *codec_quote(const char *s);
 

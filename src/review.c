@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "kinds.h"
 #include "review.h"
 #include "statusann.h"
 #include "str.h"
@@ -17,19 +18,32 @@
 #define OP_FIXED		64
 #define RESPONSE_FIXED		256
 #define ANSWER_FIXED		64
+/* A list kind's elements looked at (HostFirmwareComponents has one entry a firmware component:
+ * bmc, bios, a few nics); later ones are left as they are. */
+#define LIST_MAX		32
+/* The largest such list read: 32 entries of a component and a URL of a few hundred bytes fit
+ * many times over, and json-c's tree of it stays small whatever it holds. */
+#define LIST_MAX_BYTES		((size_t)64 << 10)
+#define MAX_CHANGES		(KINDS_MAX_FIELDS + 2 + LIST_MAX)
 
 static const char *const field_names[REVIEW_FIELD_COUNT] = {
 	"spec.image.url", "spec.image.checksum",
 	"status annotation url", "status annotation checksum",
+	"spec.template.spec.image.url", "spec.template.spec.image.checksum", "spec.url",
+	"spec.updates[].url",
 };
 static const char *const field_labels[REVIEW_FIELD_COUNT] = {
 	"spec_image_url", "spec_image_checksum",
 	"status_annotation_url", "status_annotation_checksum",
+	"spec_template_spec_image_url", "spec_template_spec_image_checksum", "spec_url",
+	"spec_updates_url",
 };
 /* auditAnnotations keys: the API server prefixes them with the webhook's name */
 static const char *const field_audit_keys[REVIEW_FIELD_COUNT] = {
 	"spec-image-url", "spec-image-checksum",
 	"status-annotation-url", "status-annotation-checksum",
+	"spec-template-spec-image-url", "spec-template-spec-image-checksum", "spec-url",
+	"spec-updates-url",
 };
 
 const char *
@@ -69,13 +83,14 @@ review_outcome_str(enum review_outcome o)
 	return "unknown";
 }
 
-/* Every member the decision reads; review_handle parses the request for these alone. */
+/* Every member the decision reads besides the kinds' fields (kinds_reads[], read in the same
+ * parse, after these); review_handle parses the request for these alone. */
 enum read {
 	RD_TOP = 0, RD_APIVERSION, RD_KIND, RD_REQUEST, RD_UID, RD_NAMESPACE, RD_NAME, RD_GROUP,
 	RD_RESOURCE_KIND, RD_SUBRESOURCE, RD_OPERATION, RD_OBJECT, RD_OBJECT_NAME,
-	RD_STATUS_ANNOTATION, RD_OPTOUT, RD_SPEC_URL, RD_SPEC_CHECKSUM, RD_STATUS_URL, RD_OLD,
-	RD_OLD_STATUS_URL, RD_COUNT
+	RD_STATUS_ANNOTATION, RD_OPTOUT, RD_OLD, RD_COUNT
 };
+#define NREADS	(RD_COUNT + KR_COUNT)
 
 #define KEYS(...) { (const char *const[]){ __VA_ARGS__ }, \
 	sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *) }
@@ -96,19 +111,15 @@ static const struct codec_path reads[RD_COUNT] = {
 	[RD_STATUS_ANNOTATION] = KEYS("request", "object", "metadata", "annotations",
 	    STATUSANN_KEY),
 	[RD_OPTOUT] = KEYS("request", "object", "metadata", "annotations", OPTOUT_ANNOTATION),
-	[RD_SPEC_URL] = KEYS("request", "object", "spec", "image", "url"),
-	[RD_SPEC_CHECKSUM] = KEYS("request", "object", "spec", "image", "checksum"),
-	[RD_STATUS_URL] = KEYS("request", "object", "status", "provisioning", "image", "url"),
 	[RD_OLD] = KEYS("request", "oldObject"),
-	[RD_OLD_STATUS_URL] = KEYS("request", "oldObject", "status", "provisioning", "image", "url"),
 };
 /* request.object's own fields start after "request", "object" */
-#define OBJECT_KEYS(r)	(reads[r].keys + 2), (reads[r].depth - 2)
+#define OBJECT_KEYS(kr)	(kinds_reads[kr].keys + 2), (kinds_reads[kr].depth - 2)
 
 /* What one change adds to the response; record() fills it, respond() writes it out. */
 struct answer {
 	char *warning;		/* owned */
-	char audit_key[48];	/* "withheld-spec-image-url", ... */
+	char audit_key[64];	/* "withheld-spec-image-url", ... */
 	char *audit_value;	/* owned */
 	char *op_path;		/* owned; NULL: no replace op (warn mode, withheld, or the checksum
 				 * that rides in the annotation url's op) */
@@ -118,9 +129,12 @@ struct answer {
 /* One review being decided. */
 struct decision {
 	const struct policy *policy;
-	struct codec_field in[RD_COUNT];	/* owned: what the request holds at reads[] */
+	const char *body;		/* the request, for a list kind's json-c read */
+	size_t len;
+	const struct kinds_row *kind;	/* the request's kind; NULL: not ours */
+	struct codec_field in[NREADS];	/* owned: what the request holds at reads[], kinds_reads[] */
 	int update;			/* an UPDATE */
-	struct answer out[REVIEW_FIELD_COUNT];	/* at most one change per field */
+	struct answer out[MAX_CHANGES];	/* at most one change per field or list element */
 	size_t nout;
 	struct review_result *res;
 	int withheld;
@@ -131,6 +145,13 @@ static const char *
 get(const struct decision *d, enum read r)
 {
 	return codec_field_string(&d->in[r]);
+}
+
+/* The request's string at a kind's read kr, borrowed from d, or NULL. */
+static const char *
+kget(const struct decision *d, enum kinds_read kr)
+{
+	return kr < KR_COUNT ? codec_field_string(&d->in[RD_COUNT + kr]) : NULL;
 }
 
 static int
@@ -165,21 +186,31 @@ warning_dup(const char *text)
 	return strdup(text);
 }
 
+/* Where a change is, in warnings and audit keys: a field's names, or a list element's. */
+struct place {
+	const char *shown;	/* "spec.image.url", "spec.updates[0].url (bmc)" */
+	const char *audit;	/* "spec-image-url", "spec-updates-0-url" */
+};
+
 /* Record a change: its warning and audit annotation, and on REVIEW_REWRITE with a patch_value the
- * replace op at pointer (the annotation's checksum rides in its url's op, so it passes NULL). */
+ * replace op at pointer (the annotation's checksum rides in its url's op, so it passes NULL).
+ * at: where a list element is; NULL for a field, named by its field. */
 static int
-record(struct decision *d, enum review_field field, enum review_action action, const char *from,
-    const struct url_literal *lit, const char *to, const char *pointer, const char *patch_value)
+record_at(struct decision *d, enum review_field field, const struct place *at,
+    enum review_action action, const char *from, const struct url_literal *lit, const char *to,
+    const char *pointer, const char *patch_value)
 {
 	struct review_result *r = d->res;
 	struct review_change *c;
 	struct answer *a;
 	char msg[WARNING_HARD_MAX * 2], fa[128], ta[128];
-	const char *name = r->name[0] ? r->name : "(new host)";
+	const char *name = r->name[0] ? r->name : d->kind->unnamed;
+	const char *shown = at ? at->shown : field_names[field];
+	const char *akey = at ? at->audit : field_audit_keys[field];
 	char who[128];
 
-	if (d->nout == REVIEW_FIELD_COUNT)
-		return -1;	/* a second change to one field: a bug, not a request to answer */
+	if (d->nout == MAX_CHANGES)
+		return -1;	/* more changes than fields and elements: a bug, not a request */
 	a = &d->out[d->nout++];
 	c = realloc(r->changes, (r->nchanges + 1) * sizeof(*c));
 	if (c == NULL)
@@ -203,16 +234,15 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 	snprintf(ta, sizeof(ta), "%s", policy_target(d->policy));
 	switch (action) {
 	case REVIEW_REWRITE:
-		snprintf(msg, sizeof(msg), "bmhguard: %s %s: host %s -> %s", who,
-		    field_names[field], fa, ta);
+		snprintf(msg, sizeof(msg), "bmhguard: %s %s: host %s -> %s", who, shown, fa, ta);
 		break;
 	case REVIEW_WOULD_REWRITE:
 		snprintf(msg, sizeof(msg), "bmhguard (warn mode): %s %s: would rewrite %s -> %s",
-		    who, field_names[field], fa, ta);
+		    who, shown, fa, ta);
 		break;
 	case REVIEW_WITHHOLD:
-		snprintf(msg, sizeof(msg), "bmhguard: %s %s kept on %s (rewriting would deprovision); "
-		    "run bmhguard repair", who, field_names[field], fa);
+		snprintf(msg, sizeof(msg), "bmhguard: %s %s kept on %s (%s); %s", who, shown, fa,
+		    d->kind->withheld_why, d->kind->withheld_hint);
 		d->withheld = 1;
 		break;
 	case REVIEW_ACTION_COUNT:
@@ -221,19 +251,27 @@ record(struct decision *d, enum review_field field, enum review_action action, c
 	if ((a->warning = warning_dup(msg)) == NULL)
 		return -1;
 	/* the audit log keeps the whole from -> to, however long the URLs */
-	if (asprintf(&a->audit_value, "%s -> %s%s", from, to,
+	if (asprintf(&a->audit_value, "%s -> %s%s%s%s", from, to,
 	    action == REVIEW_REWRITE ? "" : action == REVIEW_WOULD_REWRITE ?
-	    " (warn mode, not applied)" : " (withheld: host is provisioned)") < 0) {
+	    " (warn mode, not applied)" : " (", action == REVIEW_WITHHOLD ?
+	    d->kind->withheld_audit : "", action == REVIEW_WITHHOLD ? ")" : "") < 0) {
 		a->audit_value = NULL;
 		return -1;
 	}
 	snprintf(a->audit_key, sizeof(a->audit_key), "%s%s", action == REVIEW_REWRITE ? "" :
-	    action == REVIEW_WOULD_REWRITE ? "would-" : "withheld-", field_audit_keys[field]);
+	    action == REVIEW_WOULD_REWRITE ? "would-" : "withheld-", akey);
 	if (action != REVIEW_REWRITE || patch_value == NULL)
 		return 0;
 	a->op_path = strdup(pointer);
 	a->op_value = strdup(patch_value);
 	return a->op_path == NULL || a->op_value == NULL ? -1 : 0;
+}
+
+static int
+record(struct decision *d, enum review_field field, enum review_action action, const char *from,
+    const struct url_literal *lit, const char *to, const char *pointer, const char *patch_value)
+{
+	return record_at(d, field, NULL, action, from, lit, to, pointer, patch_value);
 }
 
 static enum review_action
@@ -242,16 +280,27 @@ rewrite_action(const struct decision *d)
 	return policy_mode(d->policy) == POLICY_WARN ? REVIEW_WOULD_REWRITE : REVIEW_REWRITE;
 }
 
-static int must_withhold(struct decision *d, const char *u, const char *r);
+static int must_withhold(const struct decision *d, const char *s, const char *u, const char *r);
 
-/* Rewrite the spec field at path if the rules say so; *final gets the value that will be stored
+/* What the kind's status says is in use now: oldObject's (the stored status); an UPDATE without
+ * one (a client or webhook that left it out) is held to the status its object carries, not let
+ * through unchecked. NULL for a kind that is never withheld. */
+static const char *
+in_use(const struct decision *d)
+{
+	return kget(d, is_object(d, RD_OLD) ? d->kind->old_in_use : d->kind->in_use);
+}
+
+/* Rewrite the kind's field f if the rules say so; *final gets the value that will be stored
  * (borrowed from the object, or owned in *owned). The url field decides *withhold from its own
  * rewrite; the checksum, handled after it, follows that decision. */
 static int
-spec_field(struct decision *d, enum review_field field, enum read r, int *withhold,
-    const char **final, char **owned)
+spec_field(struct decision *d, const struct kinds_field *f, int *withhold, const char **final,
+    char **owned)
 {
-	const char *cur = get(d, r);
+	enum review_field field = f->field;
+	enum kinds_read r = f->read;
+	const char *cur = kget(d, r);
 	enum policy_verdict v;
 	struct url_literal lit;
 	char *to = NULL, *ptr = NULL;
@@ -264,8 +313,8 @@ spec_field(struct decision *d, enum review_field field, enum read r, int *withho
 		return 0;
 	if ((ptr = codec_pointer(OBJECT_KEYS(r))) == NULL)
 		goto out;
-	if (field == REVIEW_SPEC_URL)
-		*withhold = must_withhold(d, cur, to);
+	if (!f->follows)
+		*withhold = must_withhold(d, in_use(d), cur, to);
 	if (*withhold) {
 		rc = record(d, field, REVIEW_WITHHOLD, cur, &lit, to, ptr, NULL);
 		goto out;
@@ -288,15 +337,12 @@ out:
  * safe unless U is what the host was provisioned with and R differs from it, because then the
  * operator sees spec != status and deprovisions (wipes) the host. Only `bmhguard repair`, which
  * pauses the host and moves status and spec together, may make that change. u and r are the
- * incoming spec url and its rewrite.
+ * incoming spec url and its rewrite, s what status says is in use. The same holds one level
+ * down for what a kind's status records as attached or applied (kinds.c).
  */
 static int
-must_withhold(struct decision *d, const char *u, const char *r)
+must_withhold(const struct decision *d, const char *s, const char *u, const char *r)
 {
-	/* S: the stored status, oldObject's; an UPDATE without one (a client or webhook that left
-	 * it out) is held to the status its object carries, not let through unchecked */
-	const char *s = get(d, is_object(d, RD_OLD) ? RD_OLD_STATUS_URL : RD_STATUS_URL);
-
 	if (!d->update)
 		return 0;
 	if (s == NULL || *s == '\0')
@@ -342,15 +388,142 @@ out:
 	return rc;
 }
 
-/* Whether the request is a write of a BareMetalHost itself that we should look at. */
+/* The string at key of a list element, or NULL (absent, not a string, or holding a NUL). */
+static const char *
+element_string(json_object *e, const char *key)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_is_type(e, json_type_object) || !json_object_object_get_ex(e, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
+}
+
+/* u when status's list records the element named c as applied from u, else NULL. */
+static const char *
+applied(json_object *status, const struct kinds_list *l, const char *c, const char *u)
+{
+	size_t i, n;
+
+	if (!json_object_is_type(status, json_type_array) || c == NULL)
+		return NULL;
+	n = json_object_array_length(status);
+	for (i = 0; i < n && i < LIST_MAX; i++) {
+		json_object *e = json_object_array_get_idx(status, i);
+
+		if (str_eq(element_string(e, l->key), c) && str_eq(element_string(e, l->url), u))
+			return u;
+	}
+	return NULL;
+}
+
+/* One list element's url: rewritten, or withheld when status records it applied from the very
+ * literal, as for a provisioned host's image. */
+static int
+list_element(struct decision *d, const struct kinds_list *l, json_object *status, size_t i,
+    json_object *e)
+{
+	const char *u = element_string(e, l->url), *c = element_string(e, l->key);
+	const char *segs[8];
+	char idx[24], shown[96], audit[40];
+	struct place at = { shown, audit };
+	enum policy_verdict v;
+	struct url_literal lit;
+	char *to = NULL, *ptr = NULL;
+	int rc = -1;
+
+	if (policy_rewrite_at(d->policy, u, &to, &v, &lit) != 0)
+		return -1;
+	if (v != POLICY_REWRITE)
+		return 0;
+	snprintf(idx, sizeof(idx), "%zu", i);
+	memcpy(segs, l->spec, l->spec_depth * sizeof(*segs));
+	segs[l->spec_depth] = idx;
+	segs[l->spec_depth + 1] = l->url;
+	/* "spec.updates[1].url (bios)", "spec-updates-1-url": the element's own place, named */
+	snprintf(shown, sizeof(shown), "%s.%s[%zu].%s (%.40s)", l->spec[0], l->spec[1], i, l->url,
+	    c ? c : "?");
+	snprintf(audit, sizeof(audit), "%s-%s-%zu-%s", l->spec[0], l->spec[1], i, l->url);
+	if ((ptr = codec_pointer(segs, l->spec_depth + 2)) == NULL)
+		goto out;
+	if (must_withhold(d, applied(status, l, c, u), u, to))
+		rc = record_at(d, l->field, &at, REVIEW_WITHHOLD, u, &lit, to, ptr, NULL);
+	else
+		rc = record_at(d, l->field, &at, rewrite_action(d), u, &lit, to, ptr, to);
+out:
+	free(ptr);
+	free(to);
+	return rc;
+}
+
+/* The array at keys under request.object (or oldObject) as a json-c tree (owned), or NULL:
+ * absent, not an array, or more than a list's bound. *skipped says it was there but too big. */
+static json_object *
+list_read(const struct decision *d, const char *top, const char *const *keys, size_t depth,
+    int *skipped)
+{
+	const char *path[8] = { "request", top };
+	json_object *a = NULL;
+	size_t start, end;
+	char err[256];
+
+	memcpy(path + 2, keys, depth * sizeof(*path));
+	if (codec_locate_value(d->body, d->len, path, depth + 2, &start, &end) != 0 ||
+	    d->body[start] != '[')
+		return NULL;
+	/* the span is valid JSON already (codec_parse_fields); a json-c tree of it is built only
+	 * when small and cheap: a request may pack megabytes of "{}" into it */
+	if (end - start > LIST_MAX_BYTES ||
+	    codec_tree_affordable(d->body + start, end - start, err, sizeof(err)) != 0 ||
+	    codec_parse(d->body + start, end - start, &a, err, sizeof(err)) != 0) {
+		*skipped = 1;
+		return NULL;
+	}
+	return a;
+}
+
+/*
+ * A kind's list of urls (HostFirmwareComponents' spec.updates). codec_parse_fields reads strings
+ * at fixed paths, not arrays, so only this kind reads its two arrays again (their spans, as
+ * json-c trees); hosts keep the fast path. A list past LIST_MAX_BYTES is left as it is, with
+ * whatever status says.
+ */
+static int
+list_fields(struct decision *d, const struct kinds_list *l)
+{
+	json_object *spec, *status;
+	int skipped = 0, rc = 0;
+	size_t i, n;
+
+	spec = list_read(d, "object", l->spec, l->spec_depth, &skipped);
+	if (spec == NULL)
+		return 0;
+	status = list_read(d, is_object(d, RD_OLD) ? "oldObject" : "object", l->status,
+	    l->status_depth, &skipped);
+	if (skipped) {
+		/* the status that could withhold a rewrite was not read: rewrite nothing */
+		json_object_put(spec);
+		return 0;
+	}
+	n = json_object_array_length(spec);
+	for (i = 0; i < n && i < LIST_MAX && rc == 0; i++)
+		rc = list_element(d, l, status, i, json_object_array_get_idx(spec, i));
+	json_object_put(spec);
+	json_object_put(status);
+	return rc;
+}
+
+/* Whether the request is a write of a kind of ours (kinds.c) itself that we should look at. */
 static int
 applies(struct decision *d)
 {
 	const char *operation = get(d, RD_OPERATION), *subresource = get(d, RD_SUBRESOURCE);
 
-	if (!str_eq(get(d, RD_GROUP), "metal3.io") ||
-	    !str_eq(get(d, RD_RESOURCE_KIND), "BareMetalHost") ||
-	    (subresource != NULL && *subresource != '\0'))
+	d->kind = kinds_find(get(d, RD_GROUP), get(d, RD_RESOURCE_KIND));
+	if (d->kind == NULL || (subresource != NULL && *subresource != '\0'))
 		return 0;
 	if (!str_eq(operation, "CREATE") && !str_eq(operation, "UPDATE"))
 		return 0;
@@ -363,21 +536,23 @@ applies(struct decision *d)
 static int
 decide(struct decision *d)
 {
-	const char *final_url, *final_sum;
-	char *owned_url = NULL, *owned_sum = NULL;
+	const struct kinds_row *k = d->kind;
+	const char *final[KINDS_MAX_FIELDS] = { NULL };
+	char *owned[KINDS_MAX_FIELDS] = { NULL };
 	int withhold = 0, rc = -1;
+	size_t i;
 
-	if (spec_field(d, REVIEW_SPEC_URL, RD_SPEC_URL, &withhold, &final_url, &owned_url) != 0)
+	for (i = 0; i < k->nfields; i++)
+		if (spec_field(d, &k->fields[i], &withhold, &final[i], &owned[i]) != 0)
+			goto out;
+	if (k->status_annotation && status_annotation(d, final[0]) != 0)
 		goto out;
-	if (spec_field(d, REVIEW_SPEC_CHECKSUM, RD_SPEC_CHECKSUM, &withhold, &final_sum,
-	    &owned_sum) != 0)
-		goto out;
-	if (status_annotation(d, final_url) != 0)
+	if (k->list != NULL && list_fields(d, k->list) != 0)
 		goto out;
 	rc = 0;
 out:
-	free(owned_url);
-	free(owned_sum);
+	for (i = 0; i < KINDS_MAX_FIELDS; i++)
+		free(owned[i]);
 	return rc;
 }
 
@@ -553,13 +728,18 @@ review_handle(const struct policy *p, const char *body, size_t len, struct revie
     char *err, size_t errlen)
 {
 	struct decision d;
+	struct codec_path paths[NREADS];
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	memset(&d, 0, sizeof(d));
 	d.policy = p;
 	d.res = res;
-	if (codec_parse_fields(body, len, reads, RD_COUNT, d.in, err, errlen) != 0 ||
+	d.body = body;
+	d.len = len;
+	memcpy(paths, reads, sizeof(reads));
+	memcpy(paths + RD_COUNT, kinds_reads, sizeof(kinds_reads));
+	if (codec_parse_fields(body, len, paths, NREADS, d.in, err, errlen) != 0 ||
 	    envelope(&d, err, errlen) != 0)
 		goto out;
 	if ((applies(&d) && decide(&d) != 0) || respond(&d) != 0) {
@@ -569,7 +749,7 @@ review_handle(const struct policy *p, const char *body, size_t len, struct revie
 	rc = 0;
 out:
 	answers_free(&d);
-	codec_fields_free(d.in, RD_COUNT);
+	codec_fields_free(d.in, NREADS);
 	if (rc != 0) {
 		review_result_free(res);
 		res->outcome = REVIEW_REJECTED;

@@ -5,12 +5,17 @@
 #include <stddef.h>
 #include "policy.h"
 
-/* Where a rewrite applies. */
+/* Where a rewrite applies (a kind's fields: src/kinds.c). Metal3Machine's spec.image is
+ * REVIEW_SPEC_URL/CHECKSUM, as a host's. */
 enum review_field {
 	REVIEW_SPEC_URL = 0,		/* spec.image.url */
 	REVIEW_SPEC_CHECKSUM,		/* spec.image.checksum */
 	REVIEW_ANNOTATION_URL,		/* baremetalhost.metal3.io/status: provisioning.image.url */
 	REVIEW_ANNOTATION_CHECKSUM,	/* baremetalhost.metal3.io/status: provisioning.image.checksum */
+	REVIEW_TEMPLATE_URL,		/* Metal3MachineTemplate spec.template.spec.image.url */
+	REVIEW_TEMPLATE_CHECKSUM,	/* Metal3MachineTemplate spec.template.spec.image.checksum */
+	REVIEW_DATA_URL,		/* DataImage spec.url */
+	REVIEW_FIRMWARE_URL,		/* HostFirmwareComponents spec.updates[].url */
 	REVIEW_FIELD_COUNT
 };
 

@@ -17,14 +17,16 @@ usage(FILE *f, const struct opts_group *g, size_t ng)
 {
 	fprintf(f,
 	    "usage: bmhguard serve --tls-cert FILE --tls-key FILE [flags]\n\n"
-	    "Run the mutating admission webhook for Metal3 BareMetalHosts over TLS (libmicrohttpd\n"
+	    "Run the mutating admission webhook for Metal3 objects (BareMetalHost, DataImage,\n"
+	    "HostFirmwareComponents, Metal3Machine, Metal3MachineTemplate) over TLS (libmicrohttpd\n"
 	    "with GnuTLS, TLS 1.2 or newer). The webhook answers\n"
-	    "  POST %s\n"
+	    "  POST %s (metal3.io) and %s (infrastructure.cluster.x-k8s.io)\n"
 	    "and a plain HTTP port serves GET /healthz, /readyz (ready once a valid certificate is\n"
 	    "loaded) and /metrics (Prometheus). Logs are JSON lines on stderr.\n"
 	    "SIGTERM/SIGINT: stop accepting, finish in-flight requests, exit 0. SIGHUP or a change of\n"
 	    "the certificate files (a Secret's ..data symlink swap; polled every second): load the new\n"
-	    "pair; an invalid pair is refused and the old one kept.\n\n", SERVER_WEBHOOK_PATH);
+	    "pair; an invalid pair is refused and the old one kept.\n\n", SERVER_WEBHOOK_PATH,
+	    SERVER_CAPM3_PATH);
 	opts_help(f, g, ng);
 	fprintf(f,
 	    "exit codes: 0 stopped gracefully, 2 bad flags or cannot start (certificate missing,\n"

@@ -33,6 +33,7 @@ BUILD = os.environ.get("BMHGUARD_BUILD") or os.path.dirname(BIN)
 SANITIZED = os.environ.get("BMHGUARD_SANITIZED") == "1"
 NS = "bmhguard-system"
 WEBHOOK_PATH = "/mutate-metal3-io-v1alpha1-baremetalhost"
+CAPM3_PATH = "/mutate-infrastructure-cluster-x-k8s-io"
 IMAGE = "registry.example:5000/team/bmhguard:1.2.3"
 DRY_RUN_ARGS = ["repair", "--all-namespaces", "--events"]
 APPLY_ARGS = ["repair", "--all-namespaces", "--apply"]
@@ -227,8 +228,21 @@ def check_common(docs, label, serve_flags, repair_flags):
 
     # The webhook
     whs = mwc["webhooks"]
-    ok(len(whs) == 1, f"{label}: one webhook")
+    ok(len(whs) == 2, f"{label}: two webhooks, one per API group")
     wh = whs[0]
+    # The CAPM3 entry: its own group, path and rules, every other setting as the metal3.io one's.
+    capm3 = whs[1] if len(whs) > 1 else {}
+    ok(capm3.get("clientConfig", {}).get("service", {}).get("path") == CAPM3_PATH and
+       capm3["clientConfig"]["service"]["name"] == wh["clientConfig"]["service"]["name"] and
+       capm3["clientConfig"].get("caBundle") == wh["clientConfig"].get("caBundle"),
+       f"{label}: CAPM3 webhook path {CAPM3_PATH}, same Service and caBundle", capm3.get("clientConfig"))
+    ok(capm3.get("rules") == [{"apiGroups": ["infrastructure.cluster.x-k8s.io"], "apiVersions": ["v1beta1", "v1beta2"],
+                               "operations": ["CREATE", "UPDATE"],
+                               "resources": ["metal3machines", "metal3machinetemplates"], "scope": "Namespaced"}],
+       f"{label}: CAPM3 rule metal3machines, metal3machinetemplates v1beta1 v1beta2 CREATE UPDATE", capm3.get("rules"))
+    ok({k: v for k, v in capm3.items() if k not in ("name", "clientConfig", "rules", "matchConditions")} ==
+       {k: v for k, v in wh.items() if k not in ("name", "clientConfig", "rules", "matchConditions")},
+       f"{label}: CAPM3 webhook's other settings as the metal3.io one's")
     cc = wh["clientConfig"]
     ok("url" not in cc and cc["service"]["name"] == svc["metadata"]["name"] and
        cc["service"]["namespace"] == svc["metadata"]["namespace"] and cc["service"].get("port", 443) == sp[0]["port"],
@@ -241,8 +255,10 @@ def check_common(docs, label, serve_flags, repair_flags):
     ok(wh.get("failurePolicy") == "Ignore", f"{label}: failurePolicy Ignore")
     rules = wh.get("rules", [])
     ok(len(rules) == 1 and rules[0]["apiGroups"] == ["metal3.io"] and rules[0]["apiVersions"] == ["v1alpha1"] and
-       sorted(rules[0]["operations"]) == ["CREATE", "UPDATE"] and rules[0]["resources"] == ["baremetalhosts"],
-       f"{label}: rule metal3.io/v1alpha1 baremetalhosts CREATE UPDATE (no subresources)", rules)
+       sorted(rules[0]["operations"]) == ["CREATE", "UPDATE"] and
+       rules[0]["resources"] == ["baremetalhosts", "dataimages", "hostfirmwarecomponents"],
+       f"{label}: rule metal3.io/v1alpha1 baremetalhosts dataimages hostfirmwarecomponents CREATE UPDATE "
+       "(no subresources)", rules)
     sel = wh.get("namespaceSelector", {}).get("matchExpressions", [])
     ok(any(e["key"] == "kubernetes.io/metadata.name" and e["operator"] == "NotIn" and
            {"kube-system", NS} <= set(e["values"]) for e in sel),
@@ -321,6 +337,7 @@ def check_common(docs, label, serve_flags, repair_flags):
     facts["ca_bundle"] = cc.get("caBundle")
     facts["annotations"] = mwc["metadata"].get("annotations", {})
     facts["webhook"] = wh
+    facts["webhook_capm3"] = capm3
     return facts
 
 
@@ -418,17 +435,29 @@ def check_match_conditions(facts, label):
               f"{label}: matchConditions present", mcs):
         return
     expr = " ".join(m["expression"] for m in mcs)
-    for field in ("object.spec.image.url", "object.spec.image.checksum", "'baremetalhost.metal3.io/status'"):
+    for field in ("object.spec.image.url", "object.spec.image.checksum", "'baremetalhost.metal3.io/status'",
+                  "object.spec.url", "object.spec.updates"):
         ok(field in expr, f"{label}: CEL expression considers {field}")
+    cmcs = facts.get("webhook_capm3", {}).get("matchConditions", [])
+    cexpr = " ".join(m.get("expression", "") for m in cmcs)
+    for field in ("object.spec.template.spec.image.url", "object.spec.template.spec.image.checksum",
+                  "object.spec.image.url", "object.spec.image.checksum"):
+        ok(field in cexpr, f"{label}: CAPM3 CEL expression considers {field}")
+    ok([m.get("name") for m in cmcs] == [m["name"] for m in mcs] and cmcs[-1] == mcs[-1],
+       f"{label}: CAPM3 entry has the same conditions, opt-out included", cmcs)
+    cres = cel_regexes(cexpr)
+    ok(len(cres) == 4 and len(set(cres)) == 1, f"{label}: CAPM3 patterns are the spec url pattern", cres)
     ok("oldObject" not in expr and "request.operation" not in expr,
        f"{label}: CEL decides on the object being written, for CREATE and UPDATE alike")
     ok(sorted(facts["webhook"]["rules"][0]["operations"]) == ["CREATE", "UPDATE"], f"{label}: still CREATE and UPDATE")
     res = cel_regexes(expr)
-    ok(len(res) == 3, f"{label}: three patterns (spec url, spec checksum, status annotation)", res)
-    if len(res) != 3:
+    ok(len(res) == 5, f"{label}: five patterns (spec url, spec checksum, status annotation, "
+       "DataImage url, firmware url)", res)
+    if len(res) != 5:
         return
     spec_re, ann_re = re.compile(res[0]), re.compile(res[2])
-    ok(res[0] == res[1], f"{label}: url and checksum use the same pattern")
+    ok(res[0] == res[1] == res[3] == res[4], f"{label}: every url and checksum uses the same pattern")
+    ok(cres[:1] == res[:1], f"{label}: the CAPM3 entry uses the same pattern")
     for url, literal in CEL_URLS:
         ok(bool(spec_re.search(url)) == literal, f"{label}: spec pattern {'matches' if literal else 'skips'} {url!r}")
         ann = json.dumps({"provisioning": {"state": "provisioned", "image": {"url": url, "checksum": "x"}}})
@@ -694,7 +723,8 @@ def main():
             if "match-conditions" in label.lower() or "MATCH_CONDITIONS" in label:
                 check_match_conditions(facts, label)
             else:
-                ok("matchConditions" not in facts["webhook"], f"{label}: no matchConditions")
+                ok("matchConditions" not in facts["webhook"] and "matchConditions" not in facts["webhook_capm3"],
+                   f"{label}: no matchConditions")
             want_image = IMAGE if (label.startswith("make") or "components/release" in label) else "localhost/bmhguard:latest"
             images = [c["image"] for d in docs if d["kind"] in ("Deployment", "Job", "CronJob", "DaemonSet",
                                                                 "StatefulSet") for c in pod_spec(d)["containers"]]

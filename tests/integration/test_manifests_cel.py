@@ -79,8 +79,9 @@ def extra_hosts():
 
 
 def review(op, obj, old):
+    group, _, version = obj.get("apiVersion", "metal3.io/v1alpha1").rpartition("/")
     req = {"uid": "c3l0-%s" % obj["metadata"]["name"], "operation": op,
-           "kind": {"group": "metal3.io", "version": "v1alpha1", "kind": "BareMetalHost"},
+           "kind": {"group": group or "metal3.io", "version": version, "kind": obj.get("kind", "BareMetalHost")},
            "resource": {"group": "metal3.io", "version": "v1alpha1", "resource": "baremetalhosts"},
            "name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace", "default"),
            "object": obj}
@@ -169,7 +170,69 @@ def main():
     ok(skipped_named > 0, f"the pre-filter spares the API server the calls that change nothing ({skipped_named} skipped)")
     ok(len(extra) <= len(cases) // 4, f"few needless calls ({len(extra)} of {len(cases)}: opted-out, "
        "outside the policy, ...)", "\n".join(extra[:10]))
+    check_kinds(mwc, mod)
     return tap.exit_code()
+
+
+def kind_cases():
+    """(webhook entry, operation, object, oldObject) for every other kind, from the objects
+    test_review_kinds.py validates against the real CRDs."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import test_review_kinds as k
+    named = "http://httpd-http/images/a.qcow2"
+    out = []
+    for v in ("v1beta1", "v1beta2"):
+        for t in (k.template(v), k.template(v, named, named + ".sha256sum"),
+                  k.template(v, named, k.OLD_SUM), k.template(v, named, "97830b21ed272a3d854615beb54cf004"),
+                  k.template(v, annotations={"bmhguard.io/rewrite": "disabled"})):
+            out += [(1, "CREATE", t, None), (1, "UPDATE", t, t)]
+        for m in (k.machine(v), k.machine(v, named, named + ".sha256sum"), k.machine(v, named, k.OLD_SUM)):
+            out += [(1, "CREATE", m, None), (1, "UPDATE", m, m)]
+    for d in (k.dataimage(), k.dataimage(named), k.dataimage(attached=k.ISO),
+              k.dataimage(annotations={"bmhguard.io/rewrite": "disabled"})):
+        out += [(0, "CREATE", d, None), (0, "UPDATE", d, d)]
+    for f in (k.firmware(), k.firmware(((("nic", k.NIC)),)), k.firmware(((("nic", k.NIC)), ("bios", k.BIOS))),
+              k.firmware(applied=(("bmc", k.BMC),))):
+        out += [(0, "CREATE", f, None), (0, "UPDATE", f, f)]
+    return out
+
+
+def check_kinds(mwc, mod):
+    """Each other kind against its own entry's conditions: none skipped that the webhook would
+    patch or warn about, and the ones already on a name skipped."""
+    cases = kind_cases()
+    res = []
+    for entry in (0, 1):
+        conds = mwc["webhooks"][entry]["matchConditions"]
+        objs = [c[2] for c in cases if c[0] == entry]
+        with tempfile.TemporaryDirectory() as tmp:
+            script = os.path.join(tmp, "eval.mjs")
+            with open(script, "w") as f:
+                f.write(NODE_SCRIPT)
+            os.symlink(os.path.join(mod, "node_modules"), os.path.join(tmp, "node_modules"))
+            r = subprocess.run(["node", script], input=json.dumps([conds, objs]), capture_output=True,
+                               text=True, timeout=60, env=dict(os.environ, NODE_PATH=os.path.join(mod, "node_modules")))
+        if not ok(r.returncode == 0, "node evaluated webhook %d's matchConditions" % entry, r.stderr):
+            return
+        out = json.loads(r.stdout)
+        ok(all(e is None for e in out["parsed"]), "webhook %d: every CEL expression parses" % entry, out["parsed"])
+        res += list(zip([c for c in cases if c[0] == entry], out["results"]))
+    missed, errors, skipped = [], [], 0
+    for (entry, op, obj, old), got in res:
+        name = "%s %s %s" % (op, obj["kind"], json.dumps(obj.get("spec"))[:120])
+        if any(isinstance(x, str) for x in got):
+            errors.append((name, got))
+        calls = all(x is True for x in got)
+        matters = review(op, obj, old)
+        if matters is None:
+            errors.append((name, "bmhguard review failed"))
+        elif matters and not calls:
+            missed.append(name)
+        skipped += not calls and not matters
+    ok(not errors, "other kinds: no CEL evaluation errors", errors[:5])
+    ok(not missed, "other kinds: the pre-filter skips no request bmhguard would patch or warn about "
+       "(%d cases)" % len(res), "\n".join(missed[:10]))
+    ok(skipped >= 10, "other kinds: objects on a name or opted out are skipped (%d)" % skipped)
 
 
 if __name__ == "__main__":

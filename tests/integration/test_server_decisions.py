@@ -226,7 +226,53 @@ def main():
     finally:
         sl.ok(srv.stop() == 0, "warn-mode server exits 0")
         srv.close()
+    check_kinds(certs, cafile)
     sl.done()
+
+
+CAPM3_PATH = "/mutate-infrastructure-cluster-x-k8s-io"
+
+
+def check_kinds(certs, cafile):
+    """Every other kind on its webhook entry's path (manifests/base/mutatingwebhook.yaml): the
+    same answer as `bmhguard review`, counted and logged under its field."""
+    import test_review_kinds as k   # its objects validate against the real CRDs
+    cases = [  # name, path, review, outcome, metric field label
+        ("Metal3MachineTemplate", CAPM3_PATH, k.review("CREATE", k.template("v1beta2")), "patched",
+         "spec_template_spec_image_url"),
+        ("Metal3Machine", CAPM3_PATH, k.review("UPDATE", k.machine("v1beta1"), k.machine("v1beta1")),
+         "patched", "spec_image_url"),
+        ("DataImage attached", sl.PATH, k.review("UPDATE", k.dataimage(attached=k.ISO),
+                                                 k.dataimage(attached=k.ISO)), "withheld", "spec_url"),
+        ("HostFirmwareComponents", sl.PATH, k.review("CREATE", k.firmware()), "patched",
+         "spec_updates_url"),
+    ]
+    srv = sl.Server(certs)
+    try:
+        conn = sl.SvcHTTPSConnection(srv.port, sl.tls_context(cafile))
+        for name, path, review, outcome, label in cases:
+            body = json.dumps(review).encode()
+            code, text = sl.post_review(conn, body, path=path)
+            orc, otext = offline_review(body)
+            sl.ok(code == 200 and orc == 0 and text.decode() == otext,
+                  "%s on %s: 200, identical to `bmhguard review`" % (name, path), text[:300])
+            r = json.loads(text)["response"] if code == 200 else {}
+            sl.ok(("patch" in r) == (outcome == "patched") and r.get("warnings"),
+                  "%s: %s, with warnings" % (name, outcome), r)
+        conn.close()
+        sl.ok(srv.metric("bmhguard_admission_requests_total", '{outcome="patched"}') == 3 and
+              srv.metric("bmhguard_admission_requests_total", '{outcome="withheld"}') == 1,
+              "kinds: outcomes counted", srv.plain_get("/metrics")[1][:1500])
+        for name, _, _, outcome, label in cases:
+            action = "withhold" if outcome == "withheld" else "rewrite"
+            sl.ok((srv.metric("bmhguard_rewrites_total", '{field="%s",action="%s"}' % (label, action))
+                   or 0) >= 1, "kinds: %s counted as field %s, %s" % (name, label, action))
+        fields = {l.get("field") for l in srv.log_lines() if "field" in l}
+        sl.ok({"spec.template.spec.image.url", "spec.image.url", "spec.url", "spec.updates[].url"} <= fields,
+              "kinds: log lines name each kind's field", fields)
+    finally:
+        sl.ok(srv.stop() == 0, "kinds server exits 0")
+        srv.close()
 
 
 if __name__ == "__main__":

@@ -875,6 +875,33 @@ test_base64(void)
 	free(s);
 }
 
+/* codec_locate_value: the span of any value at a path; the last duplicate wins, as in json-c. */
+static void
+test_locate_value(void)
+{
+	static const char doc[] = "{\"spec\":{\"updates\":[{\"url\":\"a\"}, 1],\"n\":-1.5e3 ,"
+	    "\"o\":{ } },\"spec\":{\"updates\" : [ \"last\" ] ,\"s\":\"x\"}}";
+	const char *upd[] = { "spec", "updates" }, *n[] = { "spec", "n" }, *s[] = { "spec", "s" };
+	const char *missing[] = { "spec", "o" }, *deep[] = { "spec", "updates", "url" };
+	size_t st = 0, en = 0;
+
+	CHECK(codec_locate_value(doc, strlen(doc), upd, 2, &st, &en) == 0 &&
+	    en - st == 10 && memcmp(doc + st, "[ \"last\" ]", 10) == 0,
+	    "locate_value: an array, the last duplicate's, whitespace excluded");
+	CHECK(codec_locate_value(doc, strlen(doc), s, 2, &st, &en) == 0 &&
+	    memcmp(doc + st, "\"x\"", en - st) == 0, "locate_value: a string, quotes included");
+	CHECK(codec_locate_value(doc, strlen(doc), n, 2, &st, &en) != 0 &&
+	    codec_locate_value(doc, strlen(doc), missing, 2, &st, &en) != 0,
+	    "locate_value: members of an earlier duplicate are gone");
+	CHECK(codec_locate_value(doc, strlen(doc), deep, 3, &st, &en) != 0,
+	    "locate_value: arrays lead nowhere along a path of keys");
+	CHECK(codec_locate_value(doc, strlen(doc), NULL, 0, &st, &en) == 0 && st == 0 &&
+	    en == strlen(doc), "locate_value: depth 0 is the whole text");
+	CHECK(codec_locate_string(doc, strlen(doc), upd, 2, &st, &en) != 0,
+	    "locate_string still finds strings only");
+	CHECK(codec_tree_affordable("[{},{}]", 7, NULL, 0) == 0, "a small tree is affordable");
+}
+
 int
 main(void)
 {
@@ -893,5 +920,6 @@ main(void)
 	test_base64();
 	test_free();
 	test_reference();
+	test_locate_value();
 	return CHECK_DONE();
 }

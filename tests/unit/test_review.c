@@ -381,6 +381,322 @@ test_long_url(void)
 	policy_free(p);
 }
 
+/* Another kind's review: object and oldObject as JSON text (old NULL: none). Caller frees. */
+static char *
+kind_review(const char *group, const char *version, const char *kind, const char *op,
+    const char *sub, const char *object, const char *old)
+{
+	char *out;
+
+	if (asprintf(&out, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{\"uid\":\"uid-1\",\"kind\":{\"group\":\"%s\",\"version\":\"%s\","
+	    "\"kind\":\"%s\"},%s%s%s\"name\":\"w0\",\"namespace\":\"metal3\",\"operation\":\"%s\","
+	    "\"object\":%s%s%s}}", group, version, kind, sub ? "\"subResource\":\"" : "",
+	    sub ? sub : "", sub ? "\"," : "", op, object, old ? ",\"oldObject\":" : "",
+	    old ? old : "") < 0)
+		return NULL;
+	return out;
+}
+
+#define CAPM3 "infrastructure.cluster.x-k8s.io"
+#define MD "\"metadata\":{\"name\":\"w0\",\"namespace\":\"metal3\"}"
+#define MD_OPTOUT "\"metadata\":{\"name\":\"w0\",\"annotations\":{\"bmhguard.io/rewrite\":\"disabled\"}}"
+#define TEMPLATE(url, sum) "{\"kind\":\"Metal3MachineTemplate\"," MD ",\"spec\":{\"template\":" \
+	"{\"spec\":{\"image\":{\"url\":\"" url "\",\"checksum\":\"" sum "\",\"checksumType\":" \
+	"\"sha256\"}}}}}"
+#define MACHINE(url, sum) "{\"kind\":\"Metal3Machine\"," MD ",\"spec\":{\"image\":{\"url\":\"" url \
+	"\",\"checksum\":\"" sum "\"}},\"status\":{\"ready\":true}}"
+#define DATAIMAGE(url, attached) "{\"kind\":\"DataImage\"," MD ",\"spec\":{\"url\":\"" url "\"}," \
+	"\"status\":{\"attachedImage\":{\"url\":\"" attached "\"}}}"
+#define FW_BMC "http://10.0.0.1/fw/bmc.bin"
+#define FW_BIOS "http://10.0.0.1/fw/bios.bin"
+#define FIRMWARE(status) "{\"kind\":\"HostFirmwareComponents\"," MD ",\"spec\":{\"updates\":[" \
+	"{\"component\":\"bmc\",\"url\":\"" FW_BMC "\"},{\"component\":\"bios\",\"url\":\"" FW_BIOS \
+	"\"}]},\"status\":{\"updates\":[" status "]}}"
+#define APPLIED(c, u) "{\"component\":\"" c "\",\"url\":\"" u "\"}"
+
+struct kind_case {
+	const char *name;
+	const char *group, *version, *kind, *op, *sub, *object, *old;
+	int warn_mode;
+	enum review_outcome outcome;
+	const char *path1, *value1, *path2, *value2;	/* expected ops (NULL: none) */
+	size_t ops, changes;
+	const char *warning;	/* a warning must contain this (NULL: not checked) */
+};
+
+static const struct kind_case kind_cases[] = {
+	{ "Metal3MachineTemplate CREATE: url and checksum", CAPM3, "v1beta2",
+	  "Metal3MachineTemplate", "CREATE", NULL, TEMPLATE(OLD, OLD_SUM), NULL, 0, REVIEW_PATCHED,
+	  "/spec/template/spec/image/url", NEW, "/spec/template/spec/image/checksum", NEW_SUM, 2, 2,
+	  "metal3/w0 spec.template.spec.image.url: host 10.10.10.10 -> httpd-http" },
+	{ "Metal3MachineTemplate v1beta1 UPDATE: rewritten (no host reads it again)", CAPM3,
+	  "v1beta1", "Metal3MachineTemplate", "UPDATE", NULL, TEMPLATE(OLD, OLD_SUM),
+	  TEMPLATE(OLD, OLD_SUM), 0, REVIEW_PATCHED, "/spec/template/spec/image/url", NEW,
+	  "/spec/template/spec/image/checksum", NEW_SUM, 2, 2, NULL },
+	{ "Metal3MachineTemplate digest checksum left alone", CAPM3, "v1beta2",
+	  "Metal3MachineTemplate", "CREATE", NULL, TEMPLATE(OLD, "97830b21ed272a3d854615beb54cf004"),
+	  NULL, 0, REVIEW_PATCHED, "/spec/template/spec/image/url", NEW,
+	  "/spec/template/spec/image/checksum", NULL, 1, 1, NULL },
+	{ "Metal3MachineTemplate already a name", CAPM3, "v1beta2", "Metal3MachineTemplate", "UPDATE",
+	  NULL, TEMPLATE(NEW, NEW_SUM), TEMPLATE(OLD, OLD_SUM), 0, REVIEW_UNCHANGED, NULL, NULL, NULL,
+	  NULL, 0, 0, NULL },
+	{ "Metal3MachineTemplate warn mode", CAPM3, "v1beta2", "Metal3MachineTemplate", "CREATE", NULL,
+	  TEMPLATE(OLD, OLD_SUM), NULL, 1, REVIEW_UNCHANGED, NULL, NULL, NULL, NULL, 0, 2,
+	  "(warn mode): metal3/w0 spec.template.spec.image.url: would rewrite" },
+	{ "Metal3MachineTemplate opt-out", CAPM3, "v1beta2", "Metal3MachineTemplate", "CREATE", NULL,
+	  "{\"kind\":\"Metal3MachineTemplate\"," MD_OPTOUT ",\"spec\":{\"template\":{\"spec\":"
+	  "{\"image\":{\"url\":\"" OLD "\"}}}}}", NULL, 0, REVIEW_UNCHANGED, NULL, NULL, NULL, NULL,
+	  0, 0, NULL },
+	{ "Metal3Machine CREATE", CAPM3, "v1beta2", "Metal3Machine", "CREATE", NULL,
+	  MACHINE(OLD, OLD_SUM), NULL, 0, REVIEW_PATCHED, "/spec/image/url", NEW,
+	  "/spec/image/checksum", NEW_SUM, 2, 2, "metal3/w0 spec.image.url: host 10.10.10.10" },
+	{ "Metal3Machine UPDATE: rewritten (the host's spec.image is set only while nil)", CAPM3,
+	  "v1beta1", "Metal3Machine", "UPDATE", NULL, MACHINE(OLD, OLD_SUM), MACHINE(OLD, OLD_SUM), 0,
+	  REVIEW_PATCHED, "/spec/image/url", NEW, "/spec/image/checksum", NEW_SUM, 2, 2, NULL },
+	{ "Metal3Machine status subresource", CAPM3, "v1beta2", "Metal3Machine", "UPDATE", "status",
+	  MACHINE(OLD, OLD_SUM), MACHINE(OLD, OLD_SUM), 0, REVIEW_UNCHANGED, NULL, NULL, NULL, NULL,
+	  0, 0, NULL },
+	{ "Metal3Cluster: not a kind of ours", CAPM3, "v1beta2", "Metal3Cluster", "CREATE", NULL,
+	  MACHINE(OLD, OLD_SUM), NULL, 0, REVIEW_UNCHANGED, NULL, NULL, NULL, NULL, 0, 0, NULL },
+	{ "Metal3Machine in metal3.io: not a kind of ours", "metal3.io", "v1alpha1", "Metal3Machine",
+	  "CREATE", NULL, MACHINE(OLD, OLD_SUM), NULL, 0, REVIEW_UNCHANGED, NULL, NULL, NULL, NULL, 0,
+	  0, NULL },
+	{ "DataImage CREATE", "metal3.io", "v1alpha1", "DataImage", "CREATE", NULL,
+	  "{\"kind\":\"DataImage\"," MD ",\"spec\":{\"url\":\"" OLD "\"}}", NULL, 0, REVIEW_PATCHED,
+	  "/spec/url", NEW, NULL, NULL, 1, 1, "metal3/w0 spec.url: host 10.10.10.10 -> httpd-http" },
+	{ "DataImage UPDATE, the literal attached now (withhold)", "metal3.io", "v1alpha1",
+	  "DataImage", "UPDATE", NULL, DATAIMAGE(OLD, OLD), DATAIMAGE(OLD, OLD), 0, REVIEW_WITHHELD,
+	  "/spec/url", NULL, NULL, NULL, 0, 1,
+	  "metal3/w0 spec.url kept on 10.10.10.10 (rewriting would re-attach it); detach it first" },
+	{ "DataImage UPDATE, another image attached (rewrite)", "metal3.io", "v1alpha1", "DataImage",
+	  "UPDATE", NULL, DATAIMAGE(OLD, "http://10.10.10.10/other.iso"),
+	  DATAIMAGE(OLD, "http://10.10.10.10/other.iso"), 0, REVIEW_PATCHED, "/spec/url", NEW, NULL,
+	  NULL, 1, 1, NULL },
+	{ "DataImage UPDATE, the rewrite attached already (rewrite)", "metal3.io", "v1alpha1",
+	  "DataImage", "UPDATE", NULL, DATAIMAGE(OLD, NEW), DATAIMAGE(OLD, NEW), 0, REVIEW_PATCHED,
+	  "/spec/url", NEW, NULL, NULL, 1, 1, NULL },
+	{ "DataImage UPDATE decided on oldObject, not the incoming status", "metal3.io", "v1alpha1",
+	  "DataImage", "UPDATE", NULL, DATAIMAGE(OLD, NEW), DATAIMAGE(OLD, OLD), 0, REVIEW_WITHHELD,
+	  "/spec/url", NULL, NULL, NULL, 0, 1, NULL },
+	{ "DataImage UPDATE without oldObject: object's status attached (withhold)", "metal3.io",
+	  "v1alpha1", "DataImage", "UPDATE", NULL, DATAIMAGE(OLD, OLD), NULL, 0, REVIEW_WITHHELD,
+	  "/spec/url", NULL, NULL, NULL, 0, 1, NULL },
+	{ "DataImage warn mode withhold still warns", "metal3.io", "v1alpha1", "DataImage", "UPDATE",
+	  NULL, DATAIMAGE(OLD, OLD), DATAIMAGE(OLD, OLD), 1, REVIEW_WITHHELD, NULL, NULL, NULL, NULL,
+	  0, 1, "kept on 10.10.10.10" },
+	{ "DataImage DELETE", "metal3.io", "v1alpha1", "DataImage", "DELETE", NULL,
+	  DATAIMAGE(OLD, OLD), NULL, 0, REVIEW_UNCHANGED, NULL, NULL, NULL, NULL, 0, 0, NULL },
+	{ "HostFirmwareComponents CREATE: every update", "metal3.io", "v1alpha1",
+	  "HostFirmwareComponents", "CREATE", NULL, FIRMWARE(""), NULL, 0, REVIEW_PATCHED,
+	  "/spec/updates/0/url", "http://httpd-http/fw/bmc.bin", "/spec/updates/1/url",
+	  "http://httpd-http/fw/bios.bin", 2, 2,
+	  "metal3/w0 spec.updates[1].url (bios): host 10.0.0.1 -> httpd-http" },
+	{ "HostFirmwareComponents UPDATE, bmc applied from the literal (withhold bmc only)",
+	  "metal3.io", "v1alpha1", "HostFirmwareComponents", "UPDATE", NULL,
+	  FIRMWARE(APPLIED("bmc", FW_BMC)), FIRMWARE(APPLIED("bmc", FW_BMC)), 0, REVIEW_WITHHELD,
+	  "/spec/updates/0/url", NULL, "/spec/updates/1/url", "http://httpd-http/fw/bios.bin", 1, 2,
+	  "metal3/w0 spec.updates[0].url (bmc) kept on 10.0.0.1 (rewriting would flash it again)" },
+	{ "HostFirmwareComponents UPDATE, bmc applied from another url (rewrite)", "metal3.io",
+	  "v1alpha1", "HostFirmwareComponents", "UPDATE", NULL,
+	  FIRMWARE(APPLIED("bmc", "http://10.0.0.1/fw/old-bmc.bin")),
+	  FIRMWARE(APPLIED("bmc", "http://10.0.0.1/fw/old-bmc.bin")), 0, REVIEW_PATCHED,
+	  "/spec/updates/0/url", "http://httpd-http/fw/bmc.bin", "/spec/updates/1/url",
+	  "http://httpd-http/fw/bios.bin", 2, 2, NULL },
+	{ "HostFirmwareComponents UPDATE, the url applied to another component (rewrite)",
+	  "metal3.io", "v1alpha1", "HostFirmwareComponents", "UPDATE", NULL,
+	  FIRMWARE(APPLIED("nic", FW_BMC)), FIRMWARE(APPLIED("nic", FW_BMC)), 0, REVIEW_PATCHED,
+	  "/spec/updates/0/url", "http://httpd-http/fw/bmc.bin", NULL, NULL, 2, 2, NULL },
+	{ "HostFirmwareComponents UPDATE decided on oldObject's status", "metal3.io", "v1alpha1",
+	  "HostFirmwareComponents", "UPDATE", NULL, FIRMWARE(""), FIRMWARE(APPLIED("bios", FW_BIOS)),
+	  0, REVIEW_WITHHELD, "/spec/updates/0/url", "http://httpd-http/fw/bmc.bin",
+	  "/spec/updates/1/url", NULL, 1, 2, "(bios) kept on 10.0.0.1" },
+	{ "HostFirmwareComponents UPDATE without oldObject: object's status (withhold)", "metal3.io",
+	  "v1alpha1", "HostFirmwareComponents", "UPDATE", NULL,
+	  FIRMWARE(APPLIED("bmc", FW_BMC) "," APPLIED("bios", FW_BIOS)), NULL, 0, REVIEW_WITHHELD,
+	  "/spec/updates/0/url", NULL, "/spec/updates/1/url", NULL, 0, 2, NULL },
+	{ "HostFirmwareComponents CREATE with a recorded status: rewritten", "metal3.io", "v1alpha1",
+	  "HostFirmwareComponents", "CREATE", NULL, FIRMWARE(APPLIED("bmc", FW_BMC)), NULL, 0,
+	  REVIEW_PATCHED, "/spec/updates/0/url", "http://httpd-http/fw/bmc.bin", NULL, NULL, 2, 2,
+	  NULL },
+	{ "HostFirmwareComponents warn mode", "metal3.io", "v1alpha1", "HostFirmwareComponents",
+	  "CREATE", NULL, FIRMWARE(""), NULL, 1, REVIEW_UNCHANGED, NULL, NULL, NULL, NULL, 0, 2,
+	  "would rewrite 10.0.0.1 -> httpd-http" },
+	{ "HostFirmwareComponents opt-out", "metal3.io", "v1alpha1", "HostFirmwareComponents",
+	  "CREATE", NULL, "{\"kind\":\"HostFirmwareComponents\"," MD_OPTOUT ",\"spec\":{\"updates\":"
+	  "[{\"component\":\"bmc\",\"url\":\"" FW_BMC "\"}]}}", NULL, 0, REVIEW_UNCHANGED, NULL, NULL,
+	  NULL, NULL, 0, 0, NULL },
+	{ "HostFirmwareComponents odd elements skipped, the rest rewritten", "metal3.io", "v1alpha1",
+	  "HostFirmwareComponents", "CREATE", NULL, "{\"kind\":\"HostFirmwareComponents\"," MD
+	  ",\"spec\":{\"updates\":[{\"component\":\"bmc\",\"url\":7},\"x\",null,{\"component\":"
+	  "\"bios\",\"url\":\"" FW_BIOS "\"},{\"url\":\"http://10.0.0.1/a\\u0000b\"}]}}", NULL, 0,
+	  REVIEW_PATCHED, "/spec/updates/3/url", "http://httpd-http/fw/bios.bin", "/spec/updates/0/url",
+	  NULL, 1, 1, NULL },
+	{ "HostFirmwareComponents updates not an array", "metal3.io", "v1alpha1",
+	  "HostFirmwareComponents", "CREATE", NULL, "{\"kind\":\"HostFirmwareComponents\"," MD
+	  ",\"spec\":{\"updates\":{\"url\":\"" FW_BMC "\"}}}", NULL, 0, REVIEW_UNCHANGED, NULL, NULL,
+	  NULL, NULL, 0, 0, NULL },
+};
+
+static void
+test_kinds(void)
+{
+	struct policy *p = policy_new(), *warn = policy_new();
+	struct review_result res;
+	char err[256], *text;
+	json_object *ops;
+	size_t i;
+
+	policy_set_mode(warn, "warn", err, sizeof(err));
+	for (i = 0; i < sizeof(kind_cases) / sizeof(kind_cases[0]); i++) {
+		const struct kind_case *c = &kind_cases[i];
+
+		text = kind_review(c->group, c->version, c->kind, c->op, c->sub, c->object, c->old);
+		if (!CHECK(text && review_handle(c->warn_mode ? warn : p, text, strlen(text), &res,
+		    err, sizeof(err)) == 0, "%s: accepted", c->name)) {
+			printf("#   %s\n", err);
+			free(text);
+			continue;
+		}
+		ops = patch_of(res.response);
+		CHECK(res.outcome == c->outcome, "%s: outcome %s (got %s)", c->name,
+		    review_outcome_str(c->outcome), review_outcome_str(res.outcome));
+		CHECK(nops(ops) == c->ops, "%s: %zu patch ops (got %zu)", c->name, c->ops, nops(ops));
+		if (c->path1)
+			CHECK_STR(op_value(ops, c->path1), c->value1, "%s: %s", c->name, c->path1);
+		if (c->path2)
+			CHECK_STR(op_value(ops, c->path2), c->value2, "%s: %s", c->name, c->path2);
+		CHECK(res.nchanges == c->changes, "%s: %zu changes (got %zu)", c->name, c->changes,
+		    res.nchanges);
+		CHECK((strstr(res.response, "\"warnings\"") != NULL) == (c->changes > 0),
+		    "%s: a warning per change", c->name);
+		if (c->warning && !CHECK(strstr(res.response, c->warning) != NULL,
+		    "%s: warning says \"%s\"", c->name, c->warning))
+			printf("#   %s\n", res.response);
+		json_object_put(ops);
+		review_result_free(&res);
+		free(text);
+	}
+	policy_free(p);
+	policy_free(warn);
+}
+
+/* A list kind is read up to its bound: 40 literal firmware urls get 32 ops, the rest stay. */
+static void
+test_list_bound(void)
+{
+	struct policy *p = policy_new();
+	struct review_result res;
+	char err[256], *text, *obj, *last;
+	size_t n = 0, i, cap = 64 + 40 * 64;
+	json_object *ops;
+
+	obj = malloc(cap);
+	n += (size_t)snprintf(obj + n, cap - n, "{\"kind\":\"HostFirmwareComponents\"," MD
+	    ",\"spec\":{\"updates\":[");
+	for (i = 0; i < 40; i++)
+		n += (size_t)snprintf(obj + n, cap - n, "%s{\"component\":\"nic%zu\",\"url\":"
+		    "\"http://10.0.0.1/fw/%zu.bin\"}", i ? "," : "", i, i);
+	snprintf(obj + n, cap - n, "]}}");
+	text = kind_review("metal3.io", "v1alpha1", "HostFirmwareComponents", "CREATE", NULL, obj,
+	    NULL);
+	CHECK(review_handle(p, text, strlen(text), &res, err, sizeof(err)) == 0 &&
+	    res.outcome == REVIEW_PATCHED, "40 firmware updates: patched");
+	ops = patch_of(res.response);
+	CHECK(nops(ops) == 32 && res.nchanges == 32, "the first 32 rewritten (got %zu)", nops(ops));
+	last = NULL;
+	CHECK_STR(op_value(ops, "/spec/updates/31/url"), "http://httpd-http/fw/31.bin",
+	    "element 31 rewritten");
+	CHECK_STR(op_value(ops, "/spec/updates/32/url"), last, "element 32 left as it is");
+	json_object_put(ops);
+	review_result_free(&res);
+	free(text);
+	free(obj);
+	policy_free(p);
+}
+
+/* A list over its byte bound is not read (its json-c tree would be the request's to size): left
+ * as it is; so is a list whose status list is over it (what could withhold is unread). */
+static void
+test_list_oversize(void)
+{
+	struct policy *p = policy_new();
+	struct review_result res;
+	char err[256] = "", *text, *pad, *obj, *small;
+	size_t n = 70 << 10;
+
+	pad = malloc(n + 1);
+	memset(pad, 'x', n);
+	pad[n] = '\0';
+	if (asprintf(&obj, "{\"kind\":\"HostFirmwareComponents\"," MD ",\"spec\":{\"updates\":["
+	    "{\"component\":\"%s\",\"url\":\"" FW_BMC "\"}]}}", pad) < 0 ||
+	    asprintf(&small, "{\"kind\":\"HostFirmwareComponents\"," MD ",\"spec\":{\"updates\":["
+	    "{\"component\":\"bmc\",\"url\":\"" FW_BMC "\"}]},\"status\":{\"updates\":["
+	    "{\"component\":\"%s\",\"url\":\"" FW_BMC "\"}]}}", pad) < 0)
+		return;
+	text = kind_review("metal3.io", "v1alpha1", "HostFirmwareComponents", "CREATE", NULL, obj,
+	    NULL);
+	CHECK(review_handle(p, text, strlen(text), &res, err, sizeof(err)) == 0 &&
+	    res.outcome == REVIEW_UNCHANGED && res.nchanges == 0, "70 KiB spec.updates: left alone");
+	review_result_free(&res);
+	free(text);
+	text = kind_review("metal3.io", "v1alpha1", "HostFirmwareComponents", "UPDATE", NULL, small,
+	    small);
+	CHECK(review_handle(p, text, strlen(text), &res, err, sizeof(err)) == 0 &&
+	    res.outcome == REVIEW_UNCHANGED && res.nchanges == 0,
+	    "70 KiB status.updates: nothing rewritten unchecked");
+	review_result_free(&res);
+	free(text);
+	/* the same small list beside megabytes of "{}" elsewhere: read, rewritten */
+	free(pad);
+	n = 4 << 20;
+	pad = malloc(n + 1);
+	for (size_t i = 0; i + 3 <= n; i += 3)
+		memcpy(pad + i, "{},", 3);
+	memcpy(pad + n - n % 3 - 3, "{} ", 3);
+	pad[n - n % 3] = '\0';
+	free(obj);
+	if (asprintf(&obj, "{\"kind\":\"HostFirmwareComponents\"," MD ",\"x\":[%s],\"spec\":"
+	    "{\"updates\":[{\"component\":\"bmc\",\"url\":\"" FW_BMC "\"}]}}", pad) < 0)
+		return;
+	text = kind_review("metal3.io", "v1alpha1", "HostFirmwareComponents", "CREATE", NULL, obj,
+	    NULL);
+	CHECK(review_handle(p, text, strlen(text), &res, err, sizeof(err)) == 0 &&
+	    res.outcome == REVIEW_PATCHED && res.nchanges == 1,
+	    "4 MiB of {} beside spec.updates: the list alone is read and rewritten (%s)", err);
+	review_result_free(&res);
+	free(text);
+	free(obj);
+	free(small);
+	free(pad);
+	policy_free(p);
+}
+
+/* Metric labels: a host's stay as they were; every field has its own. */
+static void
+test_labels(void)
+{
+	size_t i, j;
+
+	CHECK_STR(review_field_label(REVIEW_SPEC_URL), "spec_image_url", "host url label kept");
+	CHECK_STR(review_field_label(REVIEW_SPEC_CHECKSUM), "spec_image_checksum",
+	    "host checksum label kept");
+	CHECK_STR(review_field_label(REVIEW_ANNOTATION_URL), "status_annotation_url",
+	    "annotation url label kept");
+	CHECK_STR(review_field_label(REVIEW_ANNOTATION_CHECKSUM), "status_annotation_checksum",
+	    "annotation checksum label kept");
+	for (i = 0; i < REVIEW_FIELD_COUNT; i++) {
+		int distinct = strcmp(review_field_label((enum review_field)i), "unknown") != 0 &&
+		    strcmp(review_field_str((enum review_field)i), "unknown") != 0;
+
+		for (j = 0; j < i; j++)
+			distinct = distinct && strcmp(review_field_label((enum review_field)i),
+			    review_field_label((enum review_field)j)) != 0;
+		CHECK(distinct, "field %zu: its own label %s", i,
+		    review_field_label((enum review_field)i));
+	}
+}
+
 int
 main(void)
 {
@@ -388,5 +704,9 @@ main(void)
 	test_cases();
 	test_annotation();
 	test_rejects();
+	test_kinds();
+	test_list_bound();
+	test_list_oversize();
+	test_labels();
 	return CHECK_DONE();
 }
