@@ -52,16 +52,21 @@ def main():
         # the continue token expires while the run is slow: the list restarts, skipping
         # hosts already handed out (none twice, none missed)
         for apply in ([], ["--apply"]):
-            # the stall outlasts the 300 evicting lists even under ASan with a busy double
-            d.faults([{"kind": "stall", "method": "GET", "nth": 2, "seconds": 12,
+            d.faults([{"kind": "stall", "method": "GET", "nth": 2, "seconds": 8,
                        "then": "process", "path": "^/apis/metal3.io/v1alpha1/baremetalhosts$"}])
             p = subprocess.Popen([BIN, "repair", "--server", d.url, "-A", "-o", "json"] + apply +
                                  GEN_HAND,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(1.5)
-            for _ in range(300):     # newer lists push the stalled list's snapshot out
-                urllib.request.urlopen(d.url + "/apis/metal3.io/v1alpha1/baremetalhosts?limit=1",
-                                       timeout=10).read()
+            # wait (bounded) until bmhguard's second page is the one stalled: with --apply its
+            # lister waits for busy workers, so a fixed sleep could let an evicting list take it
+            for _ in range(300):
+                if any(r["fired"] for r in d.ctl("GET", "faults")["rules"]):
+                    break
+                time.sleep(0.1)
+            for _ in range(300):     # newer lists push the stalled list's snapshot out; a
+                # namespaced path, so they never match the stall rule themselves
+                urllib.request.urlopen(d.url + "/apis/metal3.io/v1alpha1/namespaces/metal3/"
+                                       "baremetalhosts?limit=1", timeout=10).read()
             out, err = p.communicate(timeout=60)
             d.clear_faults()
             try:
