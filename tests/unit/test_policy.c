@@ -71,7 +71,7 @@ test_flags(void)
 	char *bad_mode[] = { "x", "--mode" }, *bad_cidr[] = { "x", "--match-cidr", "10.0.0.0/33" };
 	struct policy *p = policy_new();
 	struct opts_group g = policy_opts(p);
-	char err[256];
+	char err[256] = "";
 
 	CHECK(policy_mode(p) == POLICY_ENFORCE, "default mode is enforce");
 	CHECK_STR(policy_target(p), "httpd-http", "default target");
