@@ -1258,51 +1258,57 @@ class Store:
 FAULT_KINDS = ("500", "503", "403", "404", "409", "429", "reset", "commit-reset", "stall")
 
 
-class Faults:
+class Rules:
+    """Rules that count the requests they match (method, path regex) and fire on match number
+    nth, nth+1, ... for `times` firings (0 = forever). Fault rules and owner hooks are both."""
+
+    what = "rule"
+
     def __init__(self):
         self.lock = threading.Lock()
         self.rules = []
         self.next_id = 1
 
-    def add(self, rule):
+    def _parse(self, rule, **numbers):
+        """A copy of rule with nth, times, the path regex and the given extra numbers checked;
+        numbers maps name -> (convert, default)."""
         if not isinstance(rule, dict):
-            raise ApiError(400, "a fault rule is a JSON object")
+            raise ApiError(400, "a %s rule is a JSON object" % self.what)
         r = dict(rule)
-        r["kind"] = str(r.get("kind", ""))
-        if r["kind"] not in FAULT_KINDS:
-            raise ApiError(400, "fault kind must be one of %s" % ", ".join(FAULT_KINDS))
+        if r.get("method") is not None and not isinstance(r["method"], str):
+            raise ApiError(400, "%s method must be a string" % self.what)
         try:
             r["nth"] = int(r.get("nth", 1))
             r["times"] = int(r.get("times", 1))
-            r["retryAfter"] = int(r.get("retryAfter", 1))
-            r["seconds"] = min(float(r.get("seconds", 5)), MAX_STALL)
+            for name, (convert, default) in numbers.items():
+                r[name] = convert(r.get(name, default))
             r["_re"] = re.compile(r.get("path") or "")
         except (ValueError, TypeError, re.error) as exc:
-            raise ApiError(400, "bad fault rule: %s" % exc)
-        r["then"] = r.get("then", "reset")
-        if r["then"] not in ("reset", "process"):
-            raise ApiError(400, "fault 'then' must be reset or process")
+            raise ApiError(400, "bad %s rule: %s" % (self.what, exc))
         if r["nth"] < 1 or r["times"] < 0:
-            raise ApiError(400, "fault nth must be >= 1 and times >= 0")
+            raise ApiError(400, "%s nth must be >= 1 and times >= 0" % self.what)
+        return r
+
+    def _store(self, r, *counters):
         with self.lock:
             r["id"] = self.next_id
             self.next_id += 1
-            r["seen"] = r["fired"] = 0
+            for c in ("seen", "fired") + counters:
+                r[c] = 0
             self.rules.append(r)
         return r["id"]
 
-    def match(self, method, path):
-        with self.lock:
-            for r in self.rules:
-                if r.get("method") and r["method"].upper() != method:
-                    continue
-                if not r["_re"].search(path):
-                    continue
-                r["seen"] += 1
-                if r["seen"] >= r["nth"] and (r["times"] == 0 or r["fired"] < r["times"]):
-                    r["fired"] += 1
-                    return dict(r)
-        return None
+    def _fires(self, r, method, path):
+        """Count a request against r (under self.lock); whether r fires on it."""
+        if r.get("method") and r["method"].upper() != method:
+            return False
+        if not r["_re"].search(path):
+            return False
+        r["seen"] += 1
+        if r["seen"] >= r["nth"] and (r["times"] == 0 or r["fired"] < r["times"]):
+            r["fired"] += 1
+            return True
+        return False
 
     def dump(self):
         with self.lock:
@@ -1313,66 +1319,51 @@ class Faults:
             self.rules = [r for r in self.rules if rid is not None and r["id"] != rid]
 
 
-class Hooks:
+class Faults(Rules):
+    what = "fault"
+
+    def add(self, rule):
+        r = self._parse(rule, retryAfter=(int, 1),
+                        seconds=(lambda v: min(float(v), MAX_STALL), 5))
+        r["kind"] = str(r.get("kind", ""))
+        if r["kind"] not in FAULT_KINDS:
+            raise ApiError(400, "fault kind must be one of %s" % ", ".join(FAULT_KINDS))
+        r["then"] = r.get("then", "reset")
+        if r["then"] not in ("reset", "process"):
+            raise ApiError(400, "fault 'then' must be reset or process")
+        return self._store(r)
+
+    def match(self, method, path):
+        """The first rule that fires on this request (a copy), or None."""
+        with self.lock:
+            for r in self.rules:
+                if self._fires(r, method, path):
+                    return dict(r)
+        return None
+
+
+class Hooks(Rules):
     """Owner hooks: after the nth (nth+1, ... for `times` firings; 0 = forever) successful
     BareMetalHost write matching method/path, merge `patch` into that host."""
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.rules = []
-        self.next_id = 1
+    what = "hook"
 
     def add(self, rule):
-        if not isinstance(rule, dict):
-            raise ApiError(400, "a hook rule is a JSON object")
-        r = dict(rule)
+        r = self._parse(rule)
         if not isinstance(r.get("patch"), dict):
             raise ApiError(400, "a hook rule needs a merge patch object in \"patch\"")
-        if r.get("method") is not None and not isinstance(r["method"], str):
-            raise ApiError(400, "hook method must be a string")
-        try:
-            r["nth"] = int(r.get("nth", 1))
-            r["times"] = int(r.get("times", 1))
-            r["_re"] = re.compile(r.get("path") or "")
-        except (ValueError, TypeError, re.error) as exc:
-            raise ApiError(400, "bad hook rule: %s" % exc)
-        if r["nth"] < 1 or r["times"] < 0:
-            raise ApiError(400, "hook nth must be >= 1 and times >= 0")
-        with self.lock:
-            r["id"] = self.next_id
-            self.next_id += 1
-            r["seen"] = r["fired"] = r["missed"] = 0
-            self.rules.append(r)
-        return r["id"]
+        return self._store(r, "missed")
 
     def fire(self, method, path):
         """Counts a successful write; returns [(rule id, patch)] of the rules that fire now."""
-        out = []
         with self.lock:
-            for r in self.rules:
-                if r.get("method") and r["method"].upper() != method:
-                    continue
-                if not r["_re"].search(path):
-                    continue
-                r["seen"] += 1
-                if r["seen"] >= r["nth"] and (r["times"] == 0 or r["fired"] < r["times"]):
-                    r["fired"] += 1
-                    out.append((r["id"], r["patch"]))
-        return out
+            return [(r["id"], r["patch"]) for r in self.rules if self._fires(r, method, path)]
 
     def missed(self, rid):
         with self.lock:
             for r in self.rules:
                 if r["id"] == rid:
                     r["missed"] += 1
-
-    def dump(self):
-        with self.lock:
-            return [{k: v for k, v in r.items() if not k.startswith("_")} for r in self.rules]
-
-    def clear(self):
-        with self.lock:
-            self.rules = []
 
 
 def request_info(method, path, query):
