@@ -755,11 +755,12 @@ scan_value(struct scan *sc, const char *const *path, size_t depth, size_t *start
 	}
 }
 
-int
-codec_locate_string(const char *text, size_t len, const char *const *path, size_t depth,
+/* The span at path: of a string only, or (any_value) of whatever value stands there. */
+static int
+locate(const char *text, size_t len, const char *const *path, size_t depth, int any_value,
     size_t *start, size_t *end)
 {
-	struct scan sc = { text, len, 0, 0 };
+	struct scan sc = { text, len, 0, any_value };
 	int found = 0;
 
 	scan_ws(&sc);
@@ -769,16 +770,17 @@ codec_locate_string(const char *text, size_t len, const char *const *path, size_
 }
 
 int
+codec_locate_string(const char *text, size_t len, const char *const *path, size_t depth,
+    size_t *start, size_t *end)
+{
+	return locate(text, len, path, depth, 0, start, end);
+}
+
+int
 codec_locate_value(const char *text, size_t len, const char *const *path, size_t depth,
     size_t *start, size_t *end)
 {
-	struct scan sc = { text, len, 0, 1 };
-	int found = 0;
-
-	scan_ws(&sc);
-	if (scan_value(&sc, path, depth, start, end, &found) != 0)
-		return -1;
-	return found ? 0 : -1;
+	return locate(text, len, path, depth, 1, start, end);
 }
 
 /* json-c's escapes (json_escape_str): the short forms for \b \f \n \r \t " and \\, \u00xx in lower
