@@ -253,6 +253,34 @@ def post_review(conn, body, path=PATH + "?timeout=10s", ctype="application/json"
     return r.status, r.read()
 
 
+def read_response(s, limit_s=None, limit=1 << 20):
+    """Raw bytes of one HTTP response from socket s: until the headers and a Content-Length body
+    are complete, the server closes, an error, limit bytes, or (with limit_s) that many seconds;
+    without limit_s the socket's own timeout ends it."""
+    data, t0 = b"", time.time()
+    if limit_s is not None:
+        s.settimeout(0.5)
+    while len(data) < limit and (limit_s is None or time.time() - t0 < limit_s):
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            if limit_s is None:
+                break
+            continue
+        except (OSError, ssl.SSLError):
+            break
+        if not chunk:
+            break
+        data += chunk
+        top, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            for line in top.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:") and \
+                        len(body) >= int(line.split(b":")[1]):
+                    return data
+    return data
+
+
 def served_cert_der(port, cafile):
     ctx = tls_context(cafile)
     with socket.create_connection(("127.0.0.1", port), 5) as raw:

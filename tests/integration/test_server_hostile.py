@@ -40,26 +40,6 @@ def tls_socket(srv, ctx, timeout=10):
     return ctx.wrap_socket(raw, server_hostname=sl.SVC)
 
 
-def read_response(s, limit=1 << 20):
-    """Read until the server closes or a full response (headers + Content-Length) arrives."""
-    data = b""
-    while len(data) < limit:
-        try:
-            chunk = s.recv(65536)
-        except (ssl.SSLError, OSError):
-            break
-        if not chunk:
-            break
-        data += chunk
-        head, sep, body = data.partition(b"\r\n\r\n")
-        if sep:
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    if len(body) >= int(line.split(b":")[1]):
-                        return data
-    return data
-
-
 def status_of(data):
     try:
         return int(data.split(b" ", 2)[1])
@@ -82,7 +62,7 @@ def raw_send(srv, ctx, req, close_write=False):
         s.sendall(req)
         if close_write:
             s.shutdown(socket.SHUT_WR)
-        return read_response(s)
+        return sl.read_response(s)
     finally:
         s.close()
 
@@ -157,7 +137,7 @@ def main():
                 except OSError:
                     closed = True
                     break
-            data = b"" if closed else read_response(s)
+            data = b"" if closed else sl.read_response(s)
         finally:
             s.close()
         sl.ok(closed or status_of(data) in (None, 413), "chunked body over --max-body: closed or 413",
@@ -185,7 +165,7 @@ def main():
                 for b in b"GET / HTTP/1.0\r\n\r\n":
                     s.sendall(bytes([b]))
                     time.sleep(1.0)
-                slow_result["data"] = read_response(s)
+                slow_result["data"] = sl.read_response(s)
             except OSError as e:
                 slow_result["error"] = repr(e)
             finally:
@@ -214,7 +194,7 @@ def main():
         s = tls_socket(srv, ctx, timeout=IDLE + 10)
         t0 = time.time()
         s.sendall(b"POST " + sl.PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n")
-        data = read_response(s)
+        data = sl.read_response(s)
         waited = time.time() - t0
         s.close()
         sl.ok(data == b"" and IDLE - 1 <= waited <= IDLE + 5,

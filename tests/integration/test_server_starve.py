@@ -107,28 +107,6 @@ def head(length=None, extra=""):
     return (h + extra + "\r\n").encode()
 
 
-def read_answer(s, limit_s=5):
-    """Bytes until a complete response (by Content-Length), EOF, error or limit_s."""
-    data, t0 = b"", time.time()
-    s.settimeout(0.5)
-    while time.time() - t0 < limit_s and len(data) < (1 << 20):
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            continue
-        except (OSError, ssl.SSLError):
-            break
-        if not chunk:
-            break
-        data += chunk
-        top, sep, body = data.partition(b"\r\n\r\n")
-        if sep:
-            for line in top.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:") and len(body) >= int(line.split(b":")[1]):
-                    return data
-    return data
-
-
 def json_answer(data):
     """(status, content type, parsed body or None)."""
     top, _, body = data.partition(b"\r\n\r\n")
@@ -262,7 +240,7 @@ def attack_plain(srv):
                                              source_address=(GOOD_SRC, 0))
                 s.settimeout(1)
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                data = read_answer(s, 1)
+                data = sl.read_response(s, 1)
                 s.close()
                 if json_answer(data)[0] == 200 and time.time() - t0 <= 1.0:
                     probes["ok"] += 1
@@ -303,7 +281,7 @@ def attack_budget(srv, ctx, max_body, budget):
     s = tls_socket(srv.port, ctx)
     t0 = time.time()
     s.sendall(head(max_body))
-    status, ctype, parsed = json_answer(read_answer(s))
+    status, ctype, parsed = json_answer(sl.read_response(s, 5))
     s.close()
     sl.ok(status == 503 and ctype == "application/json" and parsed and "budget" in parsed.get("error", ""),
           "budget: a body past --body-budget gets 503 JSON from its headers (%.2fs)" % (time.time() - t0),
@@ -336,7 +314,7 @@ def worst_reviews(srv, ctx, max_body):
     for name, b in bodies.items():
         s = tls_socket(srv.port, ctx, timeout=30)
         s.sendall(head(len(b)) + b)
-        status, ctype, parsed = json_answer(read_answer(s, 30))
+        status, ctype, parsed = json_answer(sl.read_response(s, 30))
         s.close()
         sl.ok(status == 400 and ctype == "application/json" and parsed and parsed.get("error"),
               "worst case (%s, %d bytes): 400 JSON: %s" % (name, len(b), (parsed or {}).get("error", "")[:80]),
@@ -358,14 +336,14 @@ def framing(srv, ctx):
         s = tls_socket(srv.port, ctx)
         t0 = time.time()
         s.sendall(req)
-        status, ctype, parsed = json_answer(read_answer(s, 5))
+        status, ctype, parsed = json_answer(sl.read_response(s, 5))
         s.close()
         sl.ok(status == want and ctype == "application/json" and parsed and parsed.get("error")
               and time.time() - t0 < 3, "%s: %d JSON at once (%.2fs)" % (name, want, time.time() - t0),
               (status, ctype, parsed))
     s = tls_socket(srv.port, ctx)
     s.sendall(head(2, "Content-Length: 2\r\n") + b"{}")
-    status, _, _ = json_answer(read_answer(s, 5))
+    status, _, _ = json_answer(sl.read_response(s, 5))
     s.close()
     sl.ok(status == 400, "two equal Content-Lengths: read as one (400 for the body {})")
 
@@ -396,7 +374,7 @@ def decisions(srv, ctx):
            '{"uid":"a\\u0000b"}}').encode()
     s = tls_socket(srv.port, ctx)
     s.sendall(head(len(raw)) + raw)
-    status, _, parsed = json_answer(read_answer(s))
+    status, _, parsed = json_answer(sl.read_response(s, 5))
     s.close()
     sl.ok(status == 400 and parsed and "\\u0000" in parsed.get("error", ""),
           "a uid holding \\u0000 is named as such", parsed)
