@@ -215,13 +215,11 @@ struct hostrun {
 	const struct repair_rules *rules;
 	struct kube_conn *c;
 	struct repair_host *h;
-	unsigned long calls, writes, conflicts;
+	unsigned long calls, writes, conflicts;	/* writes: host writes that succeeded */
 	long deadline;		/* monotonic ms */
 	unsigned retries;
 	unsigned seed;		/* for backoff jitter */
-	int paused;		/* this run put our pause on */
-	int wrote_status;	/* this run changed status */
-	char *status_written;	/* the status url it wrote (owned) */
+	char *status_written;	/* the status url this run wrote (owned), NULL: none */
 };
 
 /* What happened to one host, for report() to count and print. */
@@ -303,10 +301,7 @@ patch_step(struct hostrun *hr, const struct repair_plan *plan, unsigned step, ch
 	if (rc != KUBE_OK)
 		return rc;
 	hr->writes++;
-	if (step == REPAIR_STEP_PAUSE)
-		hr->paused = 1;
 	if (step == REPAIR_STEP_STATUS) {
-		hr->wrote_status = 1;
 		free(hr->status_written);
 		hr->status_written = plan->new_status_url ? strdup(plan->new_status_url) : NULL;
 	}
@@ -369,7 +364,7 @@ abandon(struct hostrun *hr, struct outcome *oc, const char *why)
 	char e[600] = "";
 	int i;
 
-	if (!hr->paused && hr->writes == 0 && !ours(hr->h->pause)) {
+	if (hr->writes == 0 && !ours(hr->h->pause)) {
 		outcome_set(oc, REPAIR_OUT_FAILED, "%s", why);
 		return;
 	}
@@ -511,8 +506,8 @@ backoff(struct hostrun *hr)
 static int
 adoptable(const struct hostrun *hr)
 {
-	return hr->wrote_status && hr->h->pause != NULL && !ours(hr->h->pause) &&
-	    hr->status_written != NULL && str_eq(hr->h->status_url, hr->status_written);
+	return hr->status_written != NULL && hr->h->pause != NULL && !ours(hr->h->pause) &&
+	    str_eq(hr->h->status_url, hr->status_written);
 }
 
 /* What a run's writes add up to: a repair outweighs a patch, a patch a resume. */
