@@ -1,12 +1,18 @@
 #!/usr/bin/python3
-"""kube_double - a Kubernetes API server test double for Metal3 BareMetalHosts.
+"""kube_double - a Kubernetes API server test double for Metal3 BareMetalHosts and their kin.
 
 Full reference (flags, control API, fault rules): tests/KUBE_DOUBLE.md.
 
 WHAT IT MODELS
-- metal3.io/v1alpha1 BareMetalHost objects: GET, LIST (namespaced and cluster-wide), POST, PUT,
-  PATCH, DELETE; the status subresource (writes to the resource keep the stored .status, writes
-  to /status keep everything but .status).
+- metal3.io/v1alpha1 BareMetalHost, DataImage and HostFirmwareComponents, and
+  infrastructure.cluster.x-k8s.io Metal3Machine and Metal3MachineTemplate (served as v1beta1 and
+  v1beta2: one stored object, answered with the apiVersion of the path asked), all namespaced:
+  GET, LIST (namespaced and cluster-wide), POST, PUT, PATCH, DELETE; the status subresource
+  where the CRD has it (all but Metal3MachineTemplate: writes to the resource keep the stored
+  .status, writes to /status keep everything but .status; without it a write sets status like
+  any field, bumps generation for it too, and /status is 404).
+- Which CRDs are installed (--crds, /_double/crds): an unserved kind's paths answer 404 and it
+  is absent from discovery (its group too when nothing in it is served); its objects stay stored.
 - PATCH as RFC 7386 merge patch (null deletes a key) and RFC 6902 JSON patch; strategic merge and
   apply patches are refused with 415, as the real server refuses them for custom resources.
 - resourceVersion: one global counter bumped by every write that changes an object (no-op
@@ -19,7 +25,8 @@ WHAT IT MODELS
   taken at the first page (as etcd serves later pages at the first page's revision); an unknown
   or evicted continue token gives 410 Expired.
 - Discovery that kubectl needs (legacy, non-aggregated), Table output with the CRD's printer
-  columns; /openapi/* answers 404 so kubectl skips client-side schema work.
+  columns for BareMetalHosts (Name and Age for the other kinds); /openapi/* answers 404 so
+  kubectl skips client-side schema work.
 - The Bare Metal Operator's dangerous rule: a host in state provisioned or externally provisioned,
   not paused, whose spec.image.url differs from status.provisioning.image.url is deprovisioned
   (state -> deprovisioning) and the double records that as a data-loss event. Evaluated after
@@ -33,8 +40,15 @@ WHAT IT MODELS
   that carries it, as the real operator does. A simulated clusterctl move (/_double/move) with
   CAPM3's pause + status snapshot and unpause.
 - A busy operator: status.lastUpdated written at a Poisson rate per host, through the store.
+- The operator's rules for a host's same-named HostFirmwareComponents and DataImage, evaluated
+  after every write to either of them and to the host (not on the tick, never on seeding), only
+  for an existing unpaused host: every spec.updates component whose url differs from the one
+  status.updates records is flashed (status url := spec url; a component that had a url there is
+  recorded as a re-flash, one without as a first flash); a DataImage whose non-empty
+  status.attachedImage.url differs from spec.url is re-attached (recorded). Both are status
+  writes through the store.
 - Owner hooks: another client's merge patch (metadata, spec and status) applied right after the
-  N-th matching successful write, before that write is answered.
+  N-th matching successful write (of any stored kind), before that write is answered.
 - Fault injection per request (500/503/404/409, 429 + Retry-After, TCP reset before or after
   the write commits, stall), added latency, a request log, and SIGKILL of a client after its
   N-th write.
@@ -51,11 +65,14 @@ WHAT IT DOES NOT MODEL
   pruning, admission webhooks, finalizers and graceful deletion, deleteCollection, real RBAC
   (roles, bindings, users, groups, impersonation: only the deny list above),
   SelfSubjectRulesReview, managedFields, aggregated discovery, OpenAPI documents, any resource
-  but BareMetalHosts, events.k8s.io/v1 Events and SelfSubjectAccessReviews (core/v1 events,
-  secrets, namespaces are 404), Event update/patch/delete, the operator's other behaviour
-  (registration, inspection, provisioning, power, HardwareData, finalizers; a restore does not
-  check the annotation against the status schema), etcd compaction, more than one cluster (a
-  move replaces the host in place).
+  but the five kinds above, events.k8s.io/v1 Events and SelfSubjectAccessReviews (core/v1
+  events, secrets, namespaces are 404), Event update/patch/delete, the operator's other
+  behaviour (registration, inspection, provisioning, power, HardwareData, finalizers, firmware
+  update conditions and timing, a DataImage's first attach at boot; a restore does not check
+  the annotation against the status schema), CAPM3's controllers (no rule for Metal3Machine or
+  Metal3MachineTemplate: CAPM3 copies an image into a host only while the host's spec.image is
+  nil), real v1beta1/v1beta2 conversion (only apiVersion differs), deleting a CRD deleting its
+  objects, etcd compaction, more than one cluster (a move replaces the host in place).
 
 Standard library only (python3-yaml is used, when present, to read YAML seed files).
 """
@@ -109,8 +126,95 @@ MAX_STALL = 120.0
 MAX_BODY = 64 << 20
 SNAPSHOTS_KEPT = 256
 
-PREFIX_NS = "/apis/%s/namespaces/" % GV
-PREFIX_ALL = "/apis/%s/%s" % (GV, PLURAL)
+INFRA_GROUP = "infrastructure.cluster.x-k8s.io"
+NOT_FOUND_MSG = "the server could not find the requested resource"
+
+
+class Resource:
+    """One kind the store keeps, as its CRD names it. versions: served versions, preferred (and
+    stored) first; an object is stored once, with the preferred version's apiVersion, and
+    answered with the apiVersion of the path asked. status: the status subresource is enabled."""
+
+    def __init__(self, group, versions, plural, kind, singular, short=(), categories=(),
+                 status=True, rule=None):
+        self.group, self.versions, self.plural, self.kind = group, versions, plural, kind
+        self.singular, self.short, self.categories, self.status = singular, short, categories, \
+            status
+        self.api_version = group + "/" + versions[0]
+        self.rule = rule  # operator rule run after writes: "hfc", "dataimage" or None
+        # what a generation bump ignores: with a status subresource status changes never bump it
+        self.gen_strip = ("metadata", "status") if status else ("metadata",)
+
+    def qualified(self):
+        return self.plural + "." + self.group
+
+
+BMH = Resource(GROUP, (VERSION,), PLURAL, KIND, "baremetalhost", ("bmh", "bmhost"))
+DATAIMAGES = Resource(GROUP, (VERSION,), "dataimages", "DataImage", "dataimage",
+                      rule="dataimage")
+HFC = Resource(GROUP, (VERSION,), "hostfirmwarecomponents", "HostFirmwareComponents",
+               "hostfirmwarecomponents", rule="hfc")
+M3M = Resource(INFRA_GROUP, ("v1beta2", "v1beta1"), "metal3machines", "Metal3Machine",
+               "metal3machine", ("m3m", "m3machine", "m3machines", "metal3m", "metal3machine"),
+               ("cluster-api",))
+M3MT = Resource(INFRA_GROUP, ("v1beta2", "v1beta1"), "metal3machinetemplates",
+                "Metal3MachineTemplate", "metal3machinetemplate",
+                ("m3mt", "m3machinetemplate", "m3machinetemplates", "metal3mt",
+                 "metal3machinetemplate"), ("cluster-api",), status=False)
+RESOURCES = collections.OrderedDict((r.plural, r) for r in (BMH, DATAIMAGES, HFC, M3M, M3MT))
+BY_KIND = {r.kind: r for r in RESOURCES.values()}
+ROUTES = {(r.group, v, r.plural): r for r in RESOURCES.values() for v in r.versions}
+API_GROUPS = (GROUP, INFRA_GROUP)  # the store's groups, in /apis order (before the built-ins)
+
+
+def resource_named(name):
+    """A Resource by plural, singular, kind or short name (case-insensitive), else None."""
+    n = (name or "").strip().lower()
+    for r in RESOURCES.values():
+        if n in (r.plural, r.singular, r.kind.lower()) + r.short:
+            return r
+    return None
+
+
+def parse_crds(text):
+    """--crds / POST /_double/crds: a comma list (or list) of resource names, "all" -> a frozenset
+    of plurals; ValueError for an unknown name."""
+    items = text.split(",") if isinstance(text, str) else text
+    if not isinstance(items, list):
+        raise ValueError("served is a list of resource names")
+    out = set()
+    for it in items:
+        if not isinstance(it, str):
+            raise ValueError("served is a list of resource names")
+        if not it.strip():
+            continue
+        if it.strip() == "all":
+            out.update(RESOURCES)
+            continue
+        r = resource_named(it)
+        if r is None:
+            raise ValueError("unknown resource %r (known: %s)" % (it, ", ".join(RESOURCES)))
+        out.add(r.plural)
+    return frozenset(out)
+
+
+def store_route(path):
+    """(resource, version, namespace, name, subresource) when path names a store resource (served
+    or not): namespace None for the cluster-wide list, name and subresource "" when absent. None
+    for anything else, including empty segments and subresources other than status."""
+    parts = path.split("/")
+    if len(parts) < 5 or parts[0] or parts[1] != "apis":
+        return None
+    group, version, rest = parts[2], parts[3], parts[4:]
+    if len(rest) == 1:
+        r = ROUTES.get((group, version, rest[0]))
+        return (r, version, None, "", "") if r else None
+    if rest[0] != "namespaces" or not 3 <= len(rest) <= 5 or not all(rest):
+        return None
+    r = ROUTES.get((group, version, rest[2]))
+    if r is None or (len(rest) == 5 and rest[4] != "status"):
+        return None
+    return r, version, rest[1], rest[3] if len(rest) > 3 else "", rest[4] if len(rest) > 4 else ""
 
 
 def now_rfc3339():
@@ -160,15 +264,18 @@ class ApiError(Exception):
         return st
 
 
-def not_found(name):
-    return ApiError(404, 'baremetalhosts.%s "%s" not found' % (GROUP, name),
-                    details={"name": name, "group": GROUP, "kind": PLURAL})
+def not_found(name, res=None):
+    res = res or BMH
+    return ApiError(404, '%s "%s" not found' % (res.qualified(), name),
+                    details={"name": name, "group": res.group, "kind": res.plural})
 
 
-def conflict(name):
-    return ApiError(409, 'Operation cannot be fulfilled on baremetalhosts.%s "%s": the object has '
+def conflict(name, res=None):
+    res = res or BMH
+    return ApiError(409, 'Operation cannot be fulfilled on %s "%s": the object has '
                     'been modified; please apply your changes to the latest version and try again'
-                    % (GROUP, name), details={"name": name, "group": GROUP, "kind": PLURAL})
+                    % (res.qualified(), name), details={"name": name, "group": res.group,
+                                                        "kind": res.plural})
 
 
 # ---------------------------------------------------------------- patches
@@ -700,6 +807,44 @@ class Entry:
         return self.paused is None and self.status_ann is not None
 
 
+class ObjEntry:
+    """One stored object of a kind other than BareMetalHost: its compact JSON bytes plus what
+    listing needs."""
+    __slots__ = ("key", "raw", "labels", "rv")
+
+    def __init__(self, obj, rv):
+        md = obj["metadata"]
+        self.key = (md["namespace"], md["name"])
+        self.rv = rv
+        md["resourceVersion"] = str(rv)
+        self.raw = dumps(obj)
+        self.labels = dict(md.get("labels") or {})
+
+    def obj(self):
+        return json.loads(self.raw)
+
+
+def make_entry(res, obj, rv):
+    return Entry(obj, rv) if res is BMH else ObjEntry(obj, rv)
+
+
+def raw_as(e, res, version):
+    """The stored bytes as the given version answers them (only apiVersion differs)."""
+    if version is None or version == res.versions[0]:
+        return e.raw
+    o = e.obj()
+    o["apiVersion"] = res.group + "/" + version
+    return dumps(o)
+
+
+class Table:
+    """The objects of one resource: key (namespace, name) -> entry, and the keys sorted."""
+    __slots__ = ("res", "objs", "order")
+
+    def __init__(self, res):
+        self.res, self.objs, self.order = res, {}, []
+
+
 def normalize_meta(md):
     for k in ("labels", "annotations"):
         if k in md and not md[k]:
@@ -707,12 +852,19 @@ def normalize_meta(md):
 
 
 class Store:
-    """All hosts, the resourceVersion counter, list snapshots and operator events; one lock."""
+    """All objects (one Table per resource), the resourceVersion counter, list snapshots and
+    operator events; one lock. objs/order are the BareMetalHosts' (most of the code is theirs)."""
 
     def __init__(self):
         self.lock = threading.RLock()
-        self.objs = {}
-        self.order = []
+        self.tables = {plural: Table(r) for plural, r in RESOURCES.items()}
+        self.hosts = self.tables[PLURAL]
+        self.served = frozenset(RESOURCES)  # the CRDs installed (Double.set_served)
+        self.reflash = []
+        self.reattach = []
+        self.flashes = []
+        self.reflash_enabled = True
+        self.reattach_enabled = True
         self.rv = 1000
         self.snapshots = collections.OrderedDict()
         self.next_snap = 1
@@ -732,28 +884,51 @@ class Store:
         self.keys_version = 0  # bumped when the set of hosts changes (the status writer reads it)
         self.kevents = collections.OrderedDict()  # (ns, name) -> (obj, raw), creation order
 
+    @property
+    def objs(self):
+        return self.hosts.objs
+
+    @property
+    def order(self):
+        return self.hosts.order
+
+    @order.setter
+    def order(self, value):
+        self.hosts.order = value
+
+    def table(self, res):
+        return self.tables[(res or BMH).plural]
+
     # -- helpers (lock held)
     def _bump(self):
         self.rv += 1
         return self.rv
 
-    def _put(self, entry):
-        if entry.key not in self.objs:
-            bisect.insort(self.order, entry.key)
-            self.keys_version += 1
-        self.objs[entry.key] = entry
+    def _put(self, entry, t=None):
+        t = t or self.hosts
+        if entry.key not in t.objs:
+            bisect.insort(t.order, entry.key)
+            if t is self.hosts:
+                self.keys_version += 1
+        t.objs[entry.key] = entry
 
-    def _remove(self, key):
-        del self.objs[key]
-        i = bisect.bisect_left(self.order, key)
-        del self.order[i]
-        self.keys_version += 1
+    def _remove(self, key, t=None):
+        t = t or self.hosts
+        del t.objs[key]
+        i = bisect.bisect_left(t.order, key)
+        del t.order[i]
+        if t is self.hosts:
+            self.keys_version += 1
 
     def reset(self):
         with self.lock:
-            self.objs.clear()
-            self.order = []
+            for t in self.tables.values():
+                t.objs.clear()
+                t.order = []
             self.keys_version += 1
+            self.reflash = []
+            self.reattach = []
+            self.flashes = []
             self.snapshots.clear()
             self.data_loss = []
             self.cleared = []
@@ -765,15 +940,18 @@ class Store:
 
     # -- seeding / direct access
     def seed(self, objs):
-        """Store objs (freshly parsed or generated: they are completed in place, not copied)."""
+        """Store objs (freshly parsed or generated: they are completed in place, not copied).
+        The kind picks the resource (no kind: BareMetalHost); other kinds are skipped. Objects of
+        resources not served are stored all the same. Never runs an operator rule."""
         seeded = skipped = 0
         with self.lock:
-            fresh = []
+            fresh = set()
             for o in objs:
-                if not isinstance(o, dict) or o.get("kind", KIND) != KIND:
+                res = BY_KIND.get(o.get("kind", KIND)) if isinstance(o, dict) else None
+                if res is None:
                     skipped += 1
                     continue
-                o["apiVersion"], o["kind"] = GV, KIND
+                o["apiVersion"], o["kind"] = res.api_version, res.kind
                 md = o.setdefault("metadata", {})
                 if not md.get("name"):
                     skipped += 1
@@ -784,38 +962,48 @@ class Store:
                 md.setdefault("generation", 1)
                 md.pop("managedFields", None)
                 normalize_meta(md)
-                e = Entry(o, self._bump())
-                if e.key not in self.objs:
-                    fresh.append(e.key)
-                self.objs[e.key] = e
+                e = make_entry(res, o, self._bump())
+                t = self.tables[res.plural]
+                if e.key not in t.objs:
+                    fresh.add(res.plural)
+                t.objs[e.key] = e
                 seeded += 1
-            if fresh:
-                self.order = sorted(self.objs)
-                self.keys_version += 1
+            for plural in fresh:
+                t = self.tables[plural]
+                t.order = sorted(t.objs)
+                if t is self.hosts:
+                    self.keys_version += 1
         return seeded, skipped
 
-    def get(self, ns, name):
+    def get(self, ns, name, res=None):
         with self.lock:
-            e = self.objs.get((ns, name))
+            e = self.table(res).objs.get((ns, name))
         if e is None:
-            raise not_found(name)
+            raise not_found(name, res)
         return e
 
-    def all_entries(self, ns=None):
+    def all_entries(self, ns=None, res=None):
         with self.lock:
-            return [self.objs[k] for k in self._range(ns)]
+            t = self.table(res)
+            return [t.objs[k] for k in self._range(ns, t)]
 
-    def _range(self, ns):
+    def counts(self):
+        with self.lock:
+            return {plural: len(t.objs) for plural, t in self.tables.items()}
+
+    def _range(self, ns, t=None):
+        order = (t or self.hosts).order
         if ns is None:
-            return self.order
-        lo = bisect.bisect_left(self.order, (ns, ""))
-        hi = bisect.bisect_left(self.order, (ns + "\0", ""))
-        return self.order[lo:hi]
+            return order
+        lo = bisect.bisect_left(order, (ns, ""))
+        hi = bisect.bisect_left(order, (ns + "\0", ""))
+        return order[lo:hi]
 
     # -- list
-    def _continue_token(self, version, sid, snap, i, rv, ns):
+    def _continue_token(self, version, sid, snap, i, rv, ns, res=None):
         """The opaque token for the page after item i of snapshot sid (kept on first use, as
-        etcd serves later pages at the first page's revision); the oldest snapshots drop out."""
+        etcd serves later pages at the first page's revision); the oldest snapshots drop out.
+        Tokens of resources other than BareMetalHosts name the resource ("r")."""
         with self.lock:
             if sid is None:
                 sid = self.next_snap
@@ -823,15 +1011,17 @@ class Store:
                 self.snapshots[sid] = snap
                 while len(self.snapshots) > SNAPSHOTS_KEPT:
                     self.snapshots.popitem(last=False)
-        return base64.urlsafe_b64encode(dumps(
-            {"v": version, "s": sid, "i": i, "rv": rv, "ns": ns or ""})).decode().rstrip("=")
+        t = {"v": version, "s": sid, "i": i, "rv": rv, "ns": ns or ""}
+        if res is not None and res is not BMH:
+            t["r"] = res.plural
+        return base64.urlsafe_b64encode(dumps(t)).decode().rstrip("=")
 
-    def list(self, ns, label_sel, field_sel, limit, cont):
+    def list(self, ns, label_sel, field_sel, limit, cont, res=None):
         lreqs = parse_label_selector(label_sel)
         freqs = parse_field_selector(field_sel)
         with self.lock:
             if cont:
-                sid, idx, rv = self._decode_continue(cont, ns)
+                sid, idx, rv = self._decode_continue(cont, ns, res)
                 snap = self.snapshots.get(sid)
                 if snap is None:
                     raise ApiError(410, "The provided continue parameter is too old to display a "
@@ -839,7 +1029,8 @@ class Store:
                                    "continue parameter.", reason="Expired")
                 self.snapshots.move_to_end(sid)
             else:
-                snap = [self.objs[k] for k in self._range(ns)]
+                t = self.table(res)
+                snap = [t.objs[k] for k in self._range(ns, t)]
                 sid, idx, rv = None, 0, self.rv
         items = []
         n = len(snap)
@@ -854,34 +1045,36 @@ class Store:
             items.append(e)
         token, remaining = "", None
         if i < n:
-            token = self._continue_token("kd1", sid, snap, i, rv, ns)
+            token = self._continue_token("kd1", sid, snap, i, rv, ns, res)
             if not lreqs and not freqs:
                 remaining = n - i
         return items, rv, token, remaining
 
     @staticmethod
-    def _decode_continue(cont, ns):
+    def _decode_continue(cont, ns, res=None):
         try:
             pad = "=" * (-len(cont) % 4)
             t = json.loads(base64.urlsafe_b64decode(cont + pad))
             sid, idx, rv, tns = int(t["s"]), int(t["i"]), int(t["rv"]), t["ns"]
             if t.get("v") != "kd1" or idx < 0:
                 raise ValueError
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError):
             raise ApiError(400, "continue key is not valid: invalid continue token")
-        if tns != (ns or ""):
+        if tns != (ns or "") or t.get("r", PLURAL) != (res or BMH).plural:
             raise ApiError(400, "continue key is not valid: key does not match this list")
         return sid, idx, rv
 
     # -- writes
-    def update(self, ns, name, sub, mutate, require_rv=False):
+    def update(self, ns, name, sub, mutate, require_rv=False, res=None):
         """mutate(old_obj) -> new_obj (must not mutate old_obj). Applies the subresource
-        strategy, the resourceVersion precondition, the no-op rule and the operator rule.
+        strategy, the resourceVersion precondition, the no-op rule and the operator rules.
         Returns (entry, changed)."""
+        res = res or BMH
+        t = self.table(res)
         with self.lock:
-            old_e = self.objs.get((ns, name))
+            old_e = t.objs.get((ns, name))
             if old_e is None:
-                raise not_found(name)
+                raise not_found(name, res)
             old = old_e.obj()
             new = mutate(old)
             if not isinstance(new, dict):
@@ -889,22 +1082,26 @@ class Store:
             given = _get(new, "metadata", "resourceVersion")
             if given in (None, ""):
                 if require_rv:
-                    raise ApiError(422, 'BareMetalHost.metal3.io "%s" is invalid: metadata.'
+                    raise ApiError(422, '%s.%s "%s" is invalid: metadata.'
                                    'resourceVersion: Invalid value: 0x0: must be specified for '
-                                   'an update' % name, details={"name": name, "group": GROUP,
-                                                                "kind": KIND})
+                                   'an update' % (res.kind, res.group, name),
+                                   details={"name": name, "group": res.group, "kind": res.kind})
             elif str(given) != str(old_e.rv):
-                raise conflict(name)
-            result = self._strategy(old, new, sub)
+                raise conflict(name, res)
+            result = self._strategy(old, new, sub, res)
             if result == old:
                 return old_e, False
-            e = Entry(result, self._bump())
-            self._put(e)
-            self._operate(e.key, "write", time.monotonic())
+            e = make_entry(res, result, self._bump())
+            self._put(e, t)
+            if res is BMH:
+                self._operate(e.key, "write", time.monotonic())
+            else:
+                self._object_rule(res, e.key, "status" if sub == "status" else "spec")
             return e, True  # the object as written; the operator's reaction shows on next read
 
     @staticmethod
-    def _strategy(old, new, sub):
+    def _strategy(old, new, sub, res=None):
+        res = res or BMH
         if sub == "status":
             result = copy.deepcopy(old)
             if new.get("status") is not None:
@@ -913,7 +1110,7 @@ class Store:
                 result.pop("status", None)
             return result
         result = dict(new)
-        result["apiVersion"], result["kind"] = GV, KIND
+        result["apiVersion"], result["kind"] = res.api_version, res.kind
         md = dict(new.get("metadata") or {})
         omd = old["metadata"]
         for k in ("name", "namespace", "uid", "creationTimestamp", "generation",
@@ -925,17 +1122,19 @@ class Store:
         md.pop("managedFields", None)
         normalize_meta(md)
         result["metadata"] = md
-        if "status" in old:
-            result["status"] = old["status"]
-        else:
-            result.pop("status", None)
-        strip = ("metadata", "status")
+        if res.status:  # without the status subresource a write sets status like anything else
+            if "status" in old:
+                result["status"] = old["status"]
+            else:
+                result.pop("status", None)
+        strip = res.gen_strip
         if {k: v for k, v in result.items() if k not in strip} != \
                 {k: v for k, v in old.items() if k not in strip}:
             md["generation"] = int(omd.get("generation", 1)) + 1
         return result
 
-    def create(self, ns, obj):
+    def create(self, ns, obj, res=None):
+        res = res or BMH
         if not isinstance(obj, dict):
             raise ApiError(400, "body is not a JSON object")
         md = obj.get("metadata") or {}
@@ -946,44 +1145,145 @@ class Store:
             raise ApiError(400, "the namespace of the provided object does not match the "
                            "namespace sent on the request")
         o = copy.deepcopy(obj)
-        o["apiVersion"], o["kind"] = GV, KIND
-        o.pop("status", None)  # the status subresource is enabled: create ignores status
+        o["apiVersion"], o["kind"] = res.api_version, res.kind
+        if res.status:
+            o.pop("status", None)  # the status subresource is enabled: create ignores status
         md = o.setdefault("metadata", {})
         md.update({"namespace": ns, "uid": str(uuid.uuid4()), "creationTimestamp":
                    now_rfc3339(), "generation": 1})
         md.pop("resourceVersion", None)
         md.pop("managedFields", None)
         normalize_meta(md)
+        t = self.table(res)
         with self.lock:
-            if (ns, name) in self.objs:
-                raise ApiError(409, 'baremetalhosts.%s "%s" already exists' % (GROUP, name),
+            if (ns, name) in t.objs:
+                raise ApiError(409, '%s "%s" already exists' % (res.qualified(), name),
                                reason="AlreadyExists",
-                               details={"name": name, "group": GROUP, "kind": PLURAL})
-            e = Entry(o, self._bump())
-            self._put(e)
-            self._operate(e.key, "write", time.monotonic())
+                               details={"name": name, "group": res.group, "kind": res.plural})
+            e = make_entry(res, o, self._bump())
+            self._put(e, t)
+            if res is BMH:
+                self._operate(e.key, "write", time.monotonic())
+            else:
+                self._object_rule(res, e.key, "create")
             return e  # the object as created; the operator's reaction shows on the next read
 
-    def delete(self, ns, name):
+    def delete(self, ns, name, res=None):
+        t = self.table(res)
         with self.lock:
-            e = self.objs.get((ns, name))
+            e = t.objs.get((ns, name))
             if e is None:
-                raise not_found(name)
+                raise not_found(name, res)
             self._bump()
-            self._remove(e.key)
+            self._remove(e.key, t)
             return e
 
-    def put_raw(self, ns, name, obj):
-        """Control API: store obj as given (metadata completed), without running the rule."""
+    def put_raw(self, ns, name, obj, res=None):
+        """Control API: store obj as given (metadata completed), without running the rules."""
         obj = dict(obj)
+        if res is not None and res is not BMH:
+            obj["kind"] = res.kind
         md = dict(obj.get("metadata") or {})
         md["namespace"], md["name"] = ns, name
         obj["metadata"] = md
         self.seed([obj])
-        return self.get(ns, name)
+        return self.get(ns, name, res)
 
     # -- the operator
     def _operate(self, key, trigger, now):
+        """Lock held. After a write to a host: the host rules, then the firmware and data image
+        rules for the host's name (not on the tick: those are evaluated after writes only)."""
+        self._operate_host(key, trigger, now)
+        if key in self.hosts.objs:
+            self._host_side_rules(key, "host")
+
+    def _object_rule(self, res, key, how):
+        """Lock held. After a write (how: create, spec, status, hook) to a HostFirmwareComponents
+        or a DataImage: its operator rule. Other kinds have none."""
+        if res.rule:
+            self._host_side_rules(key, "%s-%s" % (res.rule, how), res.rule)
+
+    def _host_side_rules(self, key, trigger, only=None):
+        """Lock held. The operator's reconcile of the HostFirmwareComponents and the DataImage
+        named like the host at key: only for an existing, unpaused host, with the resources
+        served (CRDs installed) and the operator enabled."""
+        if not self.operator_enabled or PLURAL not in self.served:
+            return
+        h = self.hosts.objs.get(key)
+        if h is None or h.paused is not None:
+            return
+        if only in (None, "hfc") and self.reflash_enabled and HFC.plural in self.served:
+            self._flash(key, trigger)
+        if only in (None, "dataimage") and self.reattach_enabled and \
+                DATAIMAGES.plural in self.served:
+            self._reattach(key, trigger)
+
+    def _flash(self, key, trigger):
+        """BMO flashes every spec.updates component whose url is not the one status.updates
+        records for it: status.updates[component].url = the spec url (appended when absent), in
+        one status write. A component that had a url in status is a re-flash (recorded in
+        reflash), one without is a first flash (recorded in flashes)."""
+        t = self.tables[HFC.plural]
+        e = t.objs.get(key)
+        if e is None:
+            return
+        obj = e.obj()
+        spec = _get(obj, "spec", "updates")
+        if not isinstance(spec, list):
+            return
+        st = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+        cur = list(st.get("updates")) if isinstance(st.get("updates"), list) else []
+        done = []
+        for u in spec:  # bounded by the list
+            if not isinstance(u, dict) or not isinstance(u.get("component"), str):
+                continue
+            comp = u["component"]
+            url = u.get("url") if isinstance(u.get("url"), str) else ""
+            i = next((i for i, x in enumerate(cur)
+                      if isinstance(x, dict) and x.get("component") == comp), None)
+            if i is None:
+                cur.append({"component": comp, "url": url})
+                done.append((comp, "", url))
+                continue
+            was = cur[i].get("url") if isinstance(cur[i].get("url"), str) else ""
+            if was != url:
+                cur[i] = dict(cur[i], url=url)
+                done.append((comp, was, url))
+        if not done:
+            return
+        obj["status"] = dict(st, updates=cur)
+        ne = ObjEntry(obj, self._bump())
+        self._put(ne, t)
+        for comp, was, url in done:
+            lst = self.reflash if was else self.flashes
+            lst.append({"seq": len(lst) + 1, "namespace": key[0], "name": key[1],
+                        "component": comp, "fromUrl": was, "toUrl": url, "trigger": trigger,
+                        "time": now_rfc3339(), "resourceVersion": str(ne.rv)})
+
+    def _reattach(self, key, trigger):
+        """BMO detaches a DataImage whose status.attachedImage.url is set and differs from
+        spec.url and attaches the spec url: one status write, recorded in reattach. Nothing
+        attached yet: nothing (the attach at the next boot is not modelled)."""
+        t = self.tables[DATAIMAGES.plural]
+        e = t.objs.get(key)
+        if e is None:
+            return
+        obj = e.obj()
+        att = _get(obj, "status", "attachedImage", "url")
+        if not isinstance(att, str) or not att:
+            return
+        url = _get(obj, "spec", "url")
+        url = url if isinstance(url, str) else ""
+        if url == att:
+            return
+        obj["status"]["attachedImage"] = dict(obj["status"]["attachedImage"], url=url)
+        ne = ObjEntry(obj, self._bump())
+        self._put(ne, t)
+        self.reattach.append({"seq": len(self.reattach) + 1, "namespace": key[0],
+                              "name": key[1], "fromUrl": att, "toUrl": url, "trigger": trigger,
+                              "time": now_rfc3339(), "resourceVersion": str(ne.rv)})
+
+    def _operate_host(self, key, trigger, now):
         """Lock held. Applies the status restore, the deprovision rule (and optional error
         clearing) to one host."""
         if not self.operator_enabled:
@@ -1081,13 +1381,16 @@ class Store:
                 e = self.objs[key]
                 if e.deprovisions() or (self.clear_errors and e.error_type == REG_ERROR) or \
                         e.restore_pending():
-                    self._operate(key, "tick", now)
+                    self._operate_host(key, "tick", now)
 
     def events(self):
         with self.lock:
             return {"count": len(self.data_loss), "dataLoss": list(self.data_loss),
                     "errorsCleared": list(self.cleared), "restored": list(self.restored),
-                    "restoreFailed": list(self.restore_failed)}
+                    "restoreFailed": list(self.restore_failed),
+                    "reflashCount": len(self.reflash), "reflash": list(self.reflash),
+                    "reattachCount": len(self.reattach), "reattach": list(self.reattach),
+                    "flashCount": len(self.flashes), "flashes": list(self.flashes)}
 
     # -- clusterctl move, owner hooks, the busy operator
     def move(self, keys, snapshot, unpause):
@@ -1128,18 +1431,20 @@ class Store:
                 self._operate(key, "move", now)
             return len(keys)
 
-    def hook_patch(self, key, patch):
+    def hook_patch(self, key, patch, res=None):
         """Another owner's RFC 7386 merge patch on the whole stored object (metadata, spec and
-        status), as its own write. Returns True when the host existed."""
+        status), as its own write. Returns True when the object existed."""
+        res = res or BMH
+        t = self.table(res)
         with self.lock:
-            e = self.objs.get(key)
+            e = t.objs.get(key)
             if e is None:
                 return False
             old = e.obj()
             new = merge_patch(old, patch)
             if not isinstance(new, dict):
                 return True
-            new["apiVersion"], new["kind"] = GV, KIND
+            new["apiVersion"], new["kind"] = res.api_version, res.kind
             md = dict(new.get("metadata") or {})
             omd = old["metadata"]
             for k in ("name", "namespace", "uid", "creationTimestamp", "generation",
@@ -1151,12 +1456,15 @@ class Store:
             new["metadata"] = md
             if new == old:
                 return True
-            strip = ("metadata", "status")
+            strip = res.gen_strip
             if {k: v for k, v in new.items() if k not in strip} != \
                     {k: v for k, v in old.items() if k not in strip}:
                 md["generation"] = int(omd.get("generation", 1)) + 1
-            self._put(Entry(new, self._bump()))
-            self._operate(key, "hook", time.monotonic())
+            self._put(make_entry(res, new, self._bump()), t)
+            if res is BMH:
+                self._operate(key, "hook", time.monotonic())
+            else:
+                self._object_rule(res, key, "hook")
             return True
 
     def operator_status_write(self, key):
@@ -1597,14 +1905,39 @@ class KillAfter:
 
 # ---------------------------------------------------------------- discovery and tables
 
-def discovery(port):
-    res = {"name": PLURAL, "singularName": "baremetalhost", "namespaced": True, "kind": KIND,
-           "verbs": ["create", "delete", "get", "list", "patch", "update"],
-           "shortNames": ["bmh", "bmhost"], "storageVersionHash": "kubedouble="}
-    status = {"name": PLURAL + "/status", "singularName": "", "namespaced": True, "kind": KIND,
-              "verbs": ["get", "patch", "update"]}
-    gv = {"groupVersion": GV, "version": VERSION}
-    group = {"name": GROUP, "versions": [gv], "preferredVersion": gv}
+def api_resources(res):
+    """The APIResourceList entries of one resource: itself, then /status when enabled."""
+    out = {"name": res.plural, "singularName": res.singular, "namespaced": True, "kind": res.kind,
+           "verbs": ["create", "delete", "get", "list", "patch", "update"]}
+    if res.short:
+        out["shortNames"] = list(res.short)
+    if res.categories:
+        out["categories"] = list(res.categories)
+    out["storageVersionHash"] = "kubedouble="
+    rs = [out]
+    if res.status:
+        rs.append({"name": res.plural + "/status", "singularName": "", "namespaced": True,
+                   "kind": res.kind, "verbs": ["get", "patch", "update"]})
+    return rs
+
+
+def discovery(port, served=None):
+    """Path -> document of legacy discovery for the served resources (a set of plurals; None =
+    all). A store group with no served resource is absent, its paths 404."""
+    served = RESOURCES if served is None else served
+    groups, docs = [], {}
+    for g in API_GROUPS:
+        rs = [r for r in RESOURCES.values() if r.group == g and r.plural in served]
+        if not rs:
+            continue
+        gvs = [{"groupVersion": g + "/" + v, "version": v} for v in rs[0].versions]
+        group = {"name": g, "versions": gvs, "preferredVersion": gvs[0]}
+        groups.append(group)
+        docs["/apis/" + g] = dict(group, kind="APIGroup", apiVersion="v1")
+        for gv in gvs:
+            docs["/apis/" + gv["groupVersion"]] = {
+                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv["groupVersion"],
+                "resources": [x for r in rs for x in api_resources(r)]}
     agv = {"groupVersion": AUTHZ_GV, "version": "v1"}
     authz = {"name": AUTHZ_GROUP, "versions": [agv], "preferredVersion": agv}
     egv = {"groupVersion": EVENTS_GV, "version": "v1"}
@@ -1614,7 +1947,10 @@ def discovery(port):
     ev = {"name": "events", "singularName": "event", "namespaced": True, "kind": "Event",
           "verbs": ["create", "get", "list"], "shortNames": ["ev"],
           "storageVersionHash": "kubedouble="}
-    return {
+    # metal3.io first, as always; the CAPM3 group after the built-in groups, like a CRD group
+    order = groups[:1] + [authz, events] + groups[1:] if groups and groups[0]["name"] == GROUP \
+        else [authz, events] + groups
+    docs.update({
         "/version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kube-double",
                      "gitCommit": "0" * 40, "gitTreeState": "clean",
                      "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
@@ -1624,18 +1960,15 @@ def discovery(port):
         "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
             {"name": "namespaces", "singularName": "namespace", "namespaced": False,
              "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]}]},
-        "/apis": {"kind": "APIGroupList", "apiVersion": "v1",
-                  "groups": [group, authz, events]},
-        "/apis/" + GROUP: dict(group, kind="APIGroup", apiVersion="v1"),
-        "/apis/" + GV: {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GV,
-                        "resources": [res, status]},
+        "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": order},
         "/apis/" + AUTHZ_GROUP: dict(authz, kind="APIGroup", apiVersion="v1"),
         "/apis/" + AUTHZ_GV: {"kind": "APIResourceList", "apiVersion": "v1",
                               "groupVersion": AUTHZ_GV, "resources": [ssar]},
         "/apis/" + EVENTS_GROUP: dict(events, kind="APIGroup", apiVersion="v1"),
         "/apis/" + EVENTS_GV: {"kind": "APIResourceList", "apiVersion": "v1",
                                "groupVersion": EVENTS_GV, "resources": [ev]},
-    }
+    })
+    return docs
 
 
 TABLE_COLUMNS = [
@@ -1664,12 +1997,23 @@ def human_age(ts):
     return "%ds" % max(s, 0)
 
 
-def table(entries, rv, cont, remaining, include):
+# Other kinds: the columns the API server gives a custom resource without printer columns.
+GENERIC_COLUMNS = [
+    ("Name", "string", "name", 0, "Name must be unique within a namespace.", ("metadata", "name")),
+    ("Age", "date", "", 0, "Time duration since creation of the object",
+     ("metadata", "creationTimestamp")),
+]
+
+
+def table(entries, rv, cont, remaining, include, res=None, version=None):
+    columns = TABLE_COLUMNS if res in (None, BMH) else GENERIC_COLUMNS
     rows = []
     for e in entries:
         o = e.obj()
+        if res is not None and version not in (None, res.versions[0]):
+            o["apiVersion"] = res.group + "/" + version
         cells = []
-        for _, typ, _, _, _, path in TABLE_COLUMNS:
+        for _, typ, _, _, _, path in columns:
             v = _get(o, *path)
             if typ == "date":
                 v = human_age(v)
@@ -1690,7 +2034,7 @@ def table(entries, rv, cont, remaining, include):
         md["remainingItemCount"] = remaining
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": md,
             "columnDefinitions": [{"name": n, "type": t, "format": f, "description": d,
-                                   "priority": p} for n, t, f, p, d, _ in TABLE_COLUMNS],
+                                   "priority": p} for n, t, f, p, d, _ in columns],
             "rows": rows}
 
 
@@ -1749,6 +2093,16 @@ class Double:
         self.store.drop_status_annotation = args.drop_status_annotation
         self.store.status_hz = max(float(args.status_writes), 0.0)
         self.latency = min(max(float(args.latency_ms), 0.0), MAX_LATENCY_MS) / 1000.0
+        self.crds_default = args.crds
+        self.store.served = args.crds
+
+    def set_served(self, served):
+        """Install exactly these CRDs (a set of plurals): discovery is rebuilt, paths of the
+        others answer 404; objects stay stored either way."""
+        served = frozenset(served)
+        with self.store.lock:
+            self.store.served = served
+            self.disc = discovery(self.port, served)
 
     def ticker(self):
         while True:
@@ -1828,6 +2182,49 @@ def generate_hosts(count, seed):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import gen_hosts
     return gen_hosts.generate(count, seed)
+
+
+COMPANION_KINDS = ("dataimages", "hostfirmwarecomponents", "metal3machines",
+                   "metal3machinetemplates")
+
+
+def companions(hosts, kinds):
+    """Objects of the other kinds for generated hosts, consistent (spec url == status url, so no
+    operator rule would act), on the same url host as each host's spec.image.url: per host with
+    an image a DataImage (<base>/images/<name>-data.iso, attached) and a Metal3Machine (the
+    host's spec.image), per host a HostFirmwareComponents (bmc and bios under <base>/firmware/,
+    applied); per namespace one Metal3MachineTemplate "<ns>-workers" (the first host's image)."""
+    bad = [k for k in kinds if k not in COMPANION_KINDS]
+    if bad:
+        raise ApiError(400, "generate: \"with\" takes %s" % ", ".join(COMPANION_KINDS))
+    out, templates = [], {}
+    for h in hosts:
+        md = h["metadata"]
+        ns, name = md["namespace"], md["name"]
+        meta = {"name": name, "namespace": ns, "labels": {"gen.bmhguard.test/host": name}}
+        image = _get(h, "spec", "image")
+        url = image.get("url") if isinstance(image, dict) else None
+        parts = urllib.parse.urlsplit(url) if url else None
+        base = "%s://%s" % (parts.scheme, parts.netloc) if parts else "http://httpd-http"
+        if "dataimages" in kinds and url:
+            di = base + "/images/%s-data.iso" % name
+            out.append({"apiVersion": DATAIMAGES.api_version, "kind": DATAIMAGES.kind,
+                        "metadata": copy.deepcopy(meta), "spec": {"url": di},
+                        "status": {"attachedImage": {"url": di}}})
+        if "hostfirmwarecomponents" in kinds:
+            ups = [{"component": c, "url": base + "/firmware/%s.bin" % c} for c in ("bmc", "bios")]
+            out.append({"apiVersion": HFC.api_version, "kind": HFC.kind,
+                        "metadata": copy.deepcopy(meta), "spec": {"updates": ups},
+                        "status": {"updates": copy.deepcopy(ups)}})
+        if "metal3machines" in kinds and url:
+            out.append({"apiVersion": M3M.api_version, "kind": M3M.kind,
+                        "metadata": copy.deepcopy(meta),
+                        "spec": {"image": copy.deepcopy(image)}})
+        if "metal3machinetemplates" in kinds and url and ns not in templates:
+            templates[ns] = {"apiVersion": M3MT.api_version, "kind": M3MT.kind,
+                             "metadata": {"name": ns + "-workers", "namespace": ns},
+                             "spec": {"template": {"spec": {"image": copy.deepcopy(image)}}}}
+    return out + [templates[ns] for ns in sorted(templates)]
 
 
 class Reset(Exception):
@@ -1956,7 +2353,7 @@ class Handler(BaseHTTPRequestHandler):
         committed = False
         body_read = False
         logged = False
-        self.host_key = None  # set by api() for a BareMetalHost write (owner hooks)
+        self.host_key = None  # (resource, key) set by api() for an object write (owner hooks)
         d.log.enter()
         try:
             latency = d.latency
@@ -1986,7 +2383,9 @@ class Handler(BaseHTTPRequestHandler):
                        404: "the server could not find the requested resource",
                        409: None,
                        429: "Too many requests, please try again later."}[code]
-                err = conflict(path.rsplit("/", 1)[-1]) if code == 409 else ApiError(code, msg)
+                rt = store_route(path) if code == 409 else None
+                err = conflict(path.rsplit("/", 1)[-1], rt and rt[0]) if code == 409 else \
+                    ApiError(code, msg)
                 if code == 429:
                     err.headers["Retry-After"] = fault["retryAfter"]
                     err.details = {"retryAfterSeconds": fault["retryAfter"]}
@@ -1998,7 +2397,7 @@ class Handler(BaseHTTPRequestHandler):
             entry["status"] = code
             if committed and self.host_key:
                 for rid, patch in d.hooks.fire(method, path):
-                    if not d.store.hook_patch(self.host_key, patch):
+                    if not d.store.hook_patch(self.host_key[1], patch, self.host_key[0]):
                         d.hooks.missed(rid)
             kill = d.kill.on_write() if committed else None
             if kill and kill[2] == "before-response":
@@ -2058,31 +2457,31 @@ class Handler(BaseHTTPRequestHandler):
             if missing:
                 return 404, b"404 Not Found\n", "text/plain", False
             return 200, ("image %s\n" % path).encode(), "application/octet-stream", False
-        if method == "GET" and path.rstrip("/") in d.disc:
-            return 200, dumps(d.disc[path.rstrip("/")]), "application/json", False
+        disc = d.disc  # one reading: POST /_double/crds replaces the dict
+        if method == "GET" and path.rstrip("/") in disc:
+            return 200, dumps(disc[path.rstrip("/")]), "application/json", False
         if path.startswith("/openapi/"):
             raise ApiError(404, "the server could not find the requested resource")
-        if path == PREFIX_ALL:
+        rt = store_route(path)
+        if rt is not None:
+            res, version, ns, name, sub = rt
+            if res.plural not in d.store.served or (sub and not res.status):
+                raise ApiError(404, NOT_FOUND_MSG)  # CRD not installed / no such subresource
+            if ns is None:
+                if method != "GET":
+                    raise ApiError(405, "method %s not allowed on the cluster-wide list" % method)
+                return self.api_list(None, query, res, version)
+            if not name:
+                if method == "GET":
+                    return self.api_list(ns, query, res, version)
+                if method == "POST":
+                    e = d.store.create(ns, self.parse_json(body), res)
+                    self.host_key = (res, e.key)
+                    return 201, raw_as(e, res, version), "application/json", True
+                raise ApiError(405, "method %s not allowed on a collection" % method)
             if method != "GET":
-                raise ApiError(405, "method %s not allowed on the cluster-wide list" % method)
-            return self.api_list(None, query)
-        if path.startswith(PREFIX_NS):
-            parts = path[len(PREFIX_NS):].split("/")
-            if len(parts) >= 2 and parts[1] == PLURAL and all(parts):
-                ns = parts[0]
-                if len(parts) == 2:
-                    if method == "GET":
-                        return self.api_list(ns, query)
-                    if method == "POST":
-                        e = d.store.create(ns, self.parse_json(body))
-                        self.host_key = e.key
-                        return 201, e.raw, "application/json", True
-                    raise ApiError(405, "method %s not allowed on a collection" % method)
-                if len(parts) in (3, 4) and (len(parts) == 3 or parts[3] == "status"):
-                    if method != "GET":
-                        self.host_key = (ns, parts[2])
-                    return self.api_object(method, ns, parts[2],
-                                           parts[3] if len(parts) == 4 else "", query, body)
+                self.host_key = (res, (ns, name))
+            return self.api_object(method, ns, name, sub, query, body, res, version)
         if path == SSAR_PATH:
             if method != "POST":
                 raise ApiError(405, "the server does not allow this method on the requested "
@@ -2182,7 +2581,7 @@ class Handler(BaseHTTPRequestHandler):
     def wants_table(self):
         return "as=Table" in self.headers.get("Accept", "")
 
-    def api_list(self, ns, query):
+    def api_list(self, ns, query, res=None, version=None):
         d = self.server.double
         q = lambda k: (query.get(k) or [""])[0]
         try:
@@ -2193,18 +2592,23 @@ class Handler(BaseHTTPRequestHandler):
             limit = d.page_max
         if q("watch") in ("1", "true"):
             raise ApiError(405, "watch is not modelled by kube_double")
+        res = res or BMH
+        version = version or res.versions[0]
         items, rv, cont, remaining = d.store.list(ns, q("labelSelector"), q("fieldSelector"),
-                                                  max(limit, 0), q("continue"))
+                                                  max(limit, 0), q("continue"), res)
         if self.wants_table():
-            return 200, dumps(table(items, rv, cont, remaining, q("includeObject"))), \
+            return 200, dumps(table(items, rv, cont, remaining, q("includeObject"), res,
+                                    version)), \
                 "application/json;as=Table;v=v1;g=meta.k8s.io", False
         md = {"resourceVersion": str(rv)}
         if cont:
             md["continue"] = cont
         if remaining is not None:
             md["remainingItemCount"] = remaining
-        head = dumps({"apiVersion": GV, "kind": KIND + "List", "metadata": md})
-        out = b"".join((head[:-1], b',"items":[', b",".join(e.raw for e in items), b"]}"))
+        head = dumps({"apiVersion": res.group + "/" + version, "kind": res.kind + "List",
+                      "metadata": md})
+        out = b"".join((head[:-1], b',"items":[',
+                        b",".join(raw_as(e, res, version) for e in items), b"]}"))
         return 200, out, "application/json", False
 
     @staticmethod
@@ -2214,15 +2618,16 @@ class Handler(BaseHTTPRequestHandler):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(400, "the body of the request was in an unknown format: %s" % exc)
 
-    def api_object(self, method, ns, name, sub, query, body):
+    def api_object(self, method, ns, name, sub, query, body, res=None, version=None):
         store = self.server.double.store
+        res = res or BMH
         if method == "GET":
-            e = store.get(ns, name)
+            e = store.get(ns, name, res)
             if self.wants_table():
                 include = (query.get("includeObject") or [""])[0]
-                return 200, dumps(table([e], store.rv, "", None, include)), \
+                return 200, dumps(table([e], store.rv, "", None, include, res, version)), \
                     "application/json;as=Table;v=v1;g=meta.k8s.io", False
-            return 200, e.raw, "application/json", False
+            return 200, raw_as(e, res, version), "application/json", False
         if method == "PATCH":
             ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if ctype == "application/merge-patch+json":
@@ -2237,8 +2642,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(415, 'the body of the request was in an unknown format - accepted '
                                'media types include: application/json-patch+json, '
                                'application/merge-patch+json, application/apply-patch+yaml')
-            e, _ = store.update(ns, name, sub, mutate)
-            return 200, e.raw, "application/json", True
+            e, _ = store.update(ns, name, sub, mutate, res=res)
+            return 200, raw_as(e, res, version), "application/json", True
         if method == "PUT":
             obj = self.parse_json(body)
             if not isinstance(obj, dict):
@@ -2247,11 +2652,11 @@ class Handler(BaseHTTPRequestHandler):
             if bname not in (None, name):
                 raise ApiError(400, "the name of the object (%s) does not match the name on the "
                                "URL (%s)" % (bname, name))
-            e, _ = store.update(ns, name, sub, lambda old: obj, require_rv=True)
-            return 200, e.raw, "application/json", True
+            e, _ = store.update(ns, name, sub, lambda old: obj, require_rv=True, res=res)
+            return 200, raw_as(e, res, version), "application/json", True
         if method == "DELETE" and not sub:
-            e = store.delete(ns, name)
-            return 200, e.raw, "application/json", True
+            e = store.delete(ns, name, res)
+            return 200, raw_as(e, res, version), "application/json", True
         raise ApiError(405, "method %s not allowed here" % method)
 
     # -- the control API
@@ -2271,7 +2676,11 @@ class Handler(BaseHTTPRequestHandler):
                           "dataLoss": len(d.store.data_loss),
                           "snapshots": len(d.store.snapshots),
                           "operatorWrites": d.store.operator_writes,
-                          "restored": len(d.store.restored), "k8sEvents": len(d.store.kevents)}
+                          "restored": len(d.store.restored), "k8sEvents": len(d.store.kevents),
+                          "reflash": len(d.store.reflash), "reattach": len(d.store.reattach),
+                          "flashes": len(d.store.flashes),
+                          "objectsByResource": {p: len(t.objs)
+                                                for p, t in d.store.tables.items()}}
                 st["requests"] = d.log.count
                 st["forbidden"] = d.rbac.dump()["denied"]
                 return self.send_json(200, st)
@@ -2285,15 +2694,38 @@ class Handler(BaseHTTPRequestHandler):
                 d.kill.arm(0, None, signal.SIGKILL, "before-response")
                 with d.images_lock:
                     d.missing_images = set()
+                d.set_served(d.crds_default)
                 return self.send_json(200, {"reset": True})
+            if what == "crds":
+                if method == "POST":
+                    spec = self.parse_json(body)
+                    if not isinstance(spec, dict) or not isinstance(spec.get("served"), list):
+                        raise ApiError(400, "crds: body {\"served\":[resource,...]}")
+                    try:
+                        d.set_served(parse_crds(spec["served"]))
+                    except ValueError as exc:
+                        raise ApiError(400, "crds: %s" % exc)
+                elif method != "GET":
+                    raise ApiError(405, "crds: GET or POST")
+                served = d.store.served
+                return self.send_json(200, {"served": [p for p in RESOURCES if p in served],
+                                            "known": list(RESOURCES)})
             if what == "seed" and method == "POST":
                 n, skipped = d.store.seed(load_documents(body))
                 return self.send_json(200, {"seeded": n, "skipped": skipped})
             if what == "generate" and method == "POST":
                 spec = self.parse_json(body) or {}
                 hosts = generate_hosts(int(spec.get("count", 0)), int(spec.get("seed", 1)))
+                kinds = spec.get("with") or []
+                if not isinstance(kinds, list):
+                    raise ApiError(400, "generate: \"with\" is a list of resources")
+                extra = companions(hosts, kinds)
                 n, _ = d.store.seed(hosts)
-                return self.send_json(200, {"generated": n})
+                m, _ = d.store.seed(extra)
+                out = {"generated": n}
+                if kinds:
+                    out["companions"] = m
+                return self.send_json(200, out)
             if what == "objects":
                 return self.control_objects(method, parts[1:], q, body)
             if what == "events" and method == "GET":
@@ -2398,6 +2830,10 @@ class Handler(BaseHTTPRequestHandler):
                         d.store.status_hz = max(float(spec["statusWrites"]), 0.0)
                     if "statusWritesPaused" in spec:
                         d.store.status_writes_paused = bool(spec["statusWritesPaused"])
+                    if "reflash" in spec:
+                        d.store.reflash_enabled = bool(spec["reflash"])
+                    if "reattach" in spec:
+                        d.store.reattach_enabled = bool(spec["reattach"])
                 if "tick" in spec:
                     d.tick_seconds = float(spec["tick"])
                 if "latencyMs" in spec:
@@ -2410,6 +2846,8 @@ class Handler(BaseHTTPRequestHandler):
                                                 d.store.drop_status_annotation,
                                             "statusWrites": d.store.status_hz,
                                             "statusWritesPaused": d.store.status_writes_paused,
+                                            "reflash": d.store.reflash_enabled,
+                                            "reattach": d.store.reattach_enabled,
                                             "latencyMs": round(d.latency * 1000.0, 3)})
             raise ApiError(404, "unknown control request %s %s" % (method, path))
         except ApiError as err:
@@ -2418,18 +2856,28 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(400, ApiError(400, "bad control request: %s" % exc).status())
 
     def control_objects(self, method, rest, q, body):
+        """objects[/NS/NAME] for hosts; another resource by ?resource=R or objects/R/NS/NAME
+        (R: plural, singular, kind or short name; served or not)."""
         store = self.server.double.store
+        res = BMH
+        if q("resource"):
+            res = resource_named(q("resource"))
+        elif len(rest) in (1, 3):
+            res = resource_named(rest[0])
+            rest = rest[1:]
+        if res is None:
+            raise ApiError(404, "unknown resource %r" % (q("resource") or rest[0]))
         if not rest and method == "GET":
             ns = q("namespace") or None
-            items = b",".join(e.raw for e in store.all_entries(ns))
+            items = b",".join(e.raw for e in store.all_entries(ns, res))
             return self.send(200, b'{"items":[' + items + b"]}")
         if len(rest) == 2 and method == "GET":
-            return self.send(200, store.get(rest[0], rest[1]).raw)
+            return self.send(200, store.get(rest[0], rest[1], res).raw)
         if len(rest) == 2 and method == "PUT":
             obj = self.parse_json(body)
             if not isinstance(obj, dict):
                 raise ApiError(400, "body is not a JSON object")
-            return self.send(200, store.put_raw(rest[0], rest[1], obj).raw)
+            return self.send(200, store.put_raw(rest[0], rest[1], obj, res).raw)
         raise ApiError(404, "unknown control request")
 
 
@@ -2458,7 +2906,7 @@ def write_port_file(path, port):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        prog="kube_double.py", description="Kubernetes API test double for BareMetalHosts "
+        prog="kube_double.py", description="Kubernetes API test double for Metal3 objects "
         "(see tests/KUBE_DOUBLE.md).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
@@ -2473,6 +2921,9 @@ def parse_args(argv):
     p.add_argument("--seed", action="append", default=[])
     p.add_argument("--gen", type=int, default=0)
     p.add_argument("--gen-seed", type=int, default=1)
+    p.add_argument("--gen-with", default="", metavar="LIST",
+                   help="with --gen: companion objects of these resources (comma list of "
+                   + ",".join(COMPANION_KINDS) + ")")
     p.add_argument("--fault", action="append", default=[])
     p.add_argument("--tick", type=float, default=1.0)
     p.add_argument("--no-operator", action="store_true")
@@ -2489,6 +2940,9 @@ def parse_args(argv):
     p.add_argument("--status-writes", type=float, default=0.0, metavar="HZ")
     p.add_argument("--latency-ms", type=float, default=0.0, metavar="MS")
     p.add_argument("--drop-status-annotation", action="store_true")
+    p.add_argument("--crds", default="all", metavar="LIST",
+                   help="comma list of the resources served (CRDs installed): "
+                   + ",".join(RESOURCES) + " (default all)")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
     if bool(a.tls_cert) != bool(a.tls_key):
@@ -2497,6 +2951,10 @@ def parse_args(argv):
         p.error("--client-ca needs --tls-cert/--tls-key")
     if a.require_client_cert and not a.client_ca:
         p.error("--require-client-cert needs --client-ca")
+    try:
+        a.crds = parse_crds(a.crds)
+    except ValueError as exc:
+        p.error("--crds: %s" % exc)
     return a
 
 
@@ -2508,7 +2966,10 @@ def main(argv):
             with open(f, "rb") as fh:
                 double.store.seed(load_documents(fh.read()))
         if args.gen:
-            double.store.seed(generate_hosts(args.gen, args.gen_seed))
+            hosts = generate_hosts(args.gen, args.gen_seed)
+            extra = companions(hosts, [k for k in args.gen_with.split(",") if k])
+            double.store.seed(hosts)
+            double.store.seed(extra)
         for f in args.fault:
             double.faults.add(parse_compact_fault(f))
         for h in args.hook:
@@ -2544,7 +3005,7 @@ def main(argv):
         server.socket = ctx.wrap_socket(server.socket, server_side=True,
                                         do_handshake_on_connect=False)
     double.port = server.server_address[1]
-    double.disc = discovery(double.port)
+    double.set_served(double.crds_default)
     ctl = None
     if args.control_port_file:
         ctl = Server((args.host, 0), double, control_only=True)

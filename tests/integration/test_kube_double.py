@@ -9,7 +9,11 @@ fault kind, kill-after, the request log, kubectl get/patch and the runbook's ste
 TLS with token, token file and client certificate (kubectl kubeconfig variants), 10,000 hosts;
 the operator's status restore from the status annotation and a simulated clusterctl move, owner
 hooks, the RBAC deny list with SelfSubjectAccessReview (kubectl auth can-i), events.k8s.io/v1
-Event validation and lists, the busy operator's status write rate and added latency.
+Event validation and lists, the busy operator's status write rate and added latency; the other
+Metal3 kinds (DataImage, HostFirmwareComponents, Metal3Machine and Metal3MachineTemplate in both
+CAPM3 versions): CRUD, resourceVersion, status subresource (or none), paging, the CRDs installed
+and discovery, RBAC/SSAR, kubectl, companions of generated hosts, and the operator's firmware
+re-flash and data image re-attach rules.
 """
 
 import atexit
@@ -789,7 +793,8 @@ def test_rbac(d):
     _, _, a = d.req("GET", "/apis/authorization.k8s.io/v1")
     _, _, e = d.req("GET", "/apis/events.k8s.io/v1")
     _, _, eg = d.req("GET", "/apis/events.k8s.io")
-    check(names == ["metal3.io", "authorization.k8s.io", "events.k8s.io"] and
+    check(names == ["metal3.io", "authorization.k8s.io", "events.k8s.io",
+                    "infrastructure.cluster.x-k8s.io"] and
           [r["name"] for r in a["resources"]] == ["selfsubjectaccessreviews"] and
           [r["name"] for r in e["resources"]] == ["events"] and eg["kind"] == "APIGroup",
           "discovery lists authorization.k8s.io/v1 and events.k8s.io/v1", names)
@@ -1288,6 +1293,28 @@ def test_kubectl(d):
     check(rc == 0 and ev["count"] == 1 and ev["dataLoss"][0]["name"] == reg2["metadata"]["name"],
           "spec patch on an unpaused provisioned host is recorded as data loss", ev)
 
+    # the other Metal3 kinds (kubectl resolves them through discovery)
+    d.ctl("POST", "seed", [kobj("dataimages", "kd-di"), kobj("metal3machines", "kd-m3m"),
+                           kobj("hostfirmwarecomponents", "kd-fw",
+                                updates=[("bmc", FW_OLD % "bmc")])])
+    rc, out, err = kubectl(d, "get", "dataimages")
+    check(rc == 0 and out.split()[:3] == ["NAME", "AGE", "kd-di"], "kubectl get dataimages",
+          out + err)
+    rc1, out1, err1 = kubectl(d, "get", "m3m", "kd-m3m", "-o", "jsonpath={.apiVersion}")
+    rc2, out2, err2 = kubectl(d, "get", "metal3machines.v1beta1.infrastructure.cluster.x-k8s.io",
+                              "kd-m3m", "-o", "jsonpath={.apiVersion}")
+    check(rc1 == rc2 == 0 and out1 == "infrastructure.cluster.x-k8s.io/v1beta2" and
+          out2 == "infrastructure.cluster.x-k8s.io/v1beta1",
+          "kubectl get m3m: preferred v1beta2, v1beta1 when asked", (out1, err1, out2, err2))
+    rc, out, err = kubectl(d, "patch", "hostfirmwarecomponents", "kd-fw", "--type=merge",
+                           "--subresource=status", "--patch",
+                           json.dumps({"status": {"updates": [{"component": "bmc",
+                                                               "url": FW_NEW % "bmc"}]}}))
+    o = kget(d, "hostfirmwarecomponents", "default", "kd-fw")
+    check(rc == 0 and o["status"]["updates"][0]["url"] == FW_NEW % "bmc" and
+          o["spec"]["updates"][0]["url"] == FW_OLD % "bmc",
+          "kubectl patch --subresource=status of a HostFirmwareComponents", err)
+
 
 def openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=30)
@@ -1451,8 +1478,19 @@ def test_cli():
     pf = os.path.join(tmp, "port")
     victim = subprocess.Popen(["sleep", "30"])
     procs.append(victim)
+    r = subprocess.run([PY, DOUBLE, "--crds", "baremetalhosts,secrets"], capture_output=True,
+                       text=True, timeout=20)
+    check(r.returncode == 2 and "--crds" in r.stderr and "secrets" in r.stderr,
+          "CLI: --crds with an unknown resource is a usage error", r.stderr)
     d = Double("--port-file", pf, "--fault", "429,method=GET,path=/version$,retryAfter=2",
-               "--gen", "20", "--tick", "0", "--kill-after", "1,%d,15" % victim.pid)
+               "--gen", "20", "--tick", "0", "--kill-after", "1,%d,15" % victim.pid,
+               "--crds", "bmh,dataimages")
+    crds = d.ctl("GET", "crds")["served"]
+    _, _, apis = d.req("GET", "/apis")
+    check(crds == ["baremetalhosts", "dataimages"] and
+          [g["name"] for g in apis["groups"]] == ["metal3.io", "authorization.k8s.io",
+                                                  "events.k8s.io"],
+          "CLI: --crds chooses the served resources", (crds, apis))
     one = d.ctl("GET", "objects")["items"][0]["metadata"]
     d.req("PATCH", path_of(one["namespace"], one["name"]), {"metadata": {"labels": {"z": "1"}}},
           MERGE)
@@ -1503,6 +1541,612 @@ def test_scale():
     d.stop()
 
 
+# ------------------------------------------------------------------ other Metal3 kinds
+
+INFRA = "infrastructure.cluster.x-k8s.io"
+# plural -> (group, versions (preferred first), kind, status subresource)
+KINDS = {
+    "dataimages": ("metal3.io", ("v1alpha1",), "DataImage", True),
+    "hostfirmwarecomponents": ("metal3.io", ("v1alpha1",), "HostFirmwareComponents", True),
+    "metal3machines": (INFRA, ("v1beta2", "v1beta1"), "Metal3Machine", True),
+    "metal3machinetemplates": (INFRA, ("v1beta2", "v1beta1"), "Metal3MachineTemplate", False),
+}
+FW_OLD = "http://10.10.10.10/firmware/%s.bin"
+FW_NEW = "http://httpd-http/firmware/%s.bin"
+
+
+def kpath(plural, ns=None, name="", sub="", version=None):
+    group, versions = KINDS[plural][:2]
+    p = "/apis/%s/%s" % (group, version or versions[0])
+    if ns is not None:
+        p += "/namespaces/" + ns
+    p += "/" + plural
+    return p + ("/" + name if name else "") + ("/" + sub if sub else "")
+
+
+def kobj(plural, name, ns="default", version=None, labels=None, **kw):
+    """An object of a new kind with an image/firmware url in spec (and status when given)."""
+    group, versions, kind, _ = KINDS[plural]
+    o = {"apiVersion": "%s/%s" % (group, version or versions[0]), "kind": kind,
+         "metadata": {"name": name, "namespace": ns, "labels": labels or {"app": "x"}}}
+    url = kw.get("url", "http://10.10.10.10/images/a.qcow2")
+    if plural == "dataimages":
+        o["spec"] = {"url": url}
+        if kw.get("attached") is not None:
+            o["status"] = {"attachedImage": {"url": kw["attached"]}}
+    elif plural == "hostfirmwarecomponents":
+        o["spec"] = {"updates": [{"component": c, "url": u} for c, u in kw.get("updates", [])]}
+        if kw.get("applied") is not None:
+            o["status"] = {"updates": [{"component": c, "url": u} for c, u in kw["applied"]]}
+    elif plural == "metal3machines":
+        o["spec"] = {"image": {"url": url, "checksum": url + ".md5sum"}}
+        if kw.get("status") is not None:
+            o["status"] = kw["status"]
+    else:
+        o["spec"] = {"template": {"spec": {"image": {"url": url, "checksum": url + ".md5sum"}}}}
+        if kw.get("status") is not None:
+            o["status"] = kw["status"]
+    return o
+
+
+def kget(d, plural, ns, name):
+    return d.ctl("GET", "objects/%s/%s/%s" % (plural, ns, name))
+
+
+def test_kinds_crud(d):
+    d.ctl("POST", "reset")
+    d.ctl("POST", "seed", [host("anchor")])
+    for plural, (group, versions, kind, has_status) in KINDS.items():
+        tag = kind
+        ver = versions[-1]  # CAPM3: create through v1beta1, read through v1beta2
+        hrv = int(d.obj("default", "anchor")["metadata"]["resourceVersion"])
+        body = kobj(plural, "k1", version=ver, status={"ready": True})
+        if plural in ("dataimages", "hostfirmwarecomponents"):
+            body["status"] = {"attachedImage": {"url": "x"}, "updates": []}
+        st, _, out = d.req("POST", kpath(plural, "default", version=ver), body)
+        md = (out or {}).get("metadata", {})
+        check(st == 201 and out["apiVersion"] == "%s/%s" % (group, ver) and
+              out["kind"] == kind and md.get("uid") and md.get("generation") == 1 and
+              int(md.get("resourceVersion", 0)) > hrv and
+              (("status" not in out) if has_status else out.get("status") == body["status"]),
+              "%s: POST creates (global resourceVersion; status %s)" %
+              (tag, "dropped" if has_status else "kept: no status subresource"), (st, out))
+        st2, _, out2 = d.req("POST", kpath(plural, "default", version=ver), body)
+        check(st2 == 409 and is_status(out2, 409, "AlreadyExists") and
+              out2["message"] == '%s.%s "k1" already exists' % (plural, group) and
+              out2["details"] == {"name": "k1", "group": group, "kind": plural},
+              "%s: POST of an existing name -> 409 AlreadyExists" % tag, out2)
+        if len(versions) > 1:
+            g1, _, a = d.req("GET", kpath(plural, "default", "k1", version="v1beta1"))
+            g2, _, b = d.req("GET", kpath(plural, "default", "k1", version="v1beta2"))
+            _, _, la = d.req("GET", kpath(plural, version="v1beta1"))
+            _, _, lb = d.req("GET", kpath(plural, "default", version="v1beta2"))
+            check(g1 == g2 == 200 and a["apiVersion"] == INFRA + "/v1beta1" and
+                  b["apiVersion"] == INFRA + "/v1beta2" and
+                  a["metadata"] == b["metadata"] and a["spec"] == b["spec"] and
+                  la["apiVersion"] == INFRA + "/v1beta1" and
+                  la["items"][0]["apiVersion"] == INFRA + "/v1beta1" and
+                  lb["items"][0]["apiVersion"] == INFRA + "/v1beta2" and
+                  la["kind"] == kind + "List",
+                  "%s: one object served as v1beta1 and v1beta2, apiVersion of the path" % tag,
+                  (a.get("apiVersion"), b.get("apiVersion"), la.get("apiVersion")))
+        p = kpath(plural, "default", "k1")
+        cur = d.req("GET", p)[2]
+        rv0, gen0 = int(cur["metadata"]["resourceVersion"]), cur["metadata"]["generation"]
+        st, _, out = d.req("PATCH", p, {"metadata": {"labels": {"app": None, "b": "2"}},
+                                        "spec": {"extra": "y"}, "status": {"phase": "p"}}, MERGE)
+        ok = (st == 200 and out["metadata"]["labels"] == {"b": "2"} and
+              out["spec"]["extra"] == "y" and out["metadata"]["generation"] == gen0 + 1 and
+              int(out["metadata"]["resourceVersion"]) > rv0)
+        if has_status:
+            ok = ok and "phase" not in (out.get("status") or {})
+        else:
+            ok = ok and out["status"].get("phase") == "p"
+        check(ok, "%s: merge patch of the resource (null deletes, generation bumps, status %s)"
+              % (tag, "kept" if has_status else "written"), out)
+        rv1 = out["metadata"]["resourceVersion"]
+        st, _, out = d.req("PATCH", p, {"metadata": {"labels": {"b": "2"}}}, MERGE)
+        check(st == 200 and out["metadata"]["resourceVersion"] == rv1 and
+              d.req("GET", p)[2]["metadata"]["resourceVersion"] == rv1,
+              "%s: no-op patch keeps resourceVersion" % tag, (rv1, out["metadata"]))
+        if has_status:
+            cur = d.req("GET", p)[2]
+            st, _, out = d.req("PATCH", p, {"status": {"phase": "ignored"}}, MERGE)
+            check(st == 200 and out["metadata"] == cur["metadata"] and "status" not in out,
+                  "%s: a status-only write to the resource changes nothing" % tag, out)
+            st, _, out = d.req("PATCH", p + "/status",
+                               {"metadata": {"labels": {"z": "1"}}, "spec": {"extra": "no"},
+                                "status": {"phase": "s"}}, MERGE)
+            check(st == 200 and out["status"]["phase"] == "s" and out["spec"]["extra"] == "y"
+                  and "z" not in out["metadata"]["labels"] and
+                  out["metadata"]["generation"] == cur["metadata"]["generation"],
+                  "%s: /status write keeps all but status" % tag, out)
+        else:
+            g = d.req("GET", p)[2]["metadata"]["generation"]
+            st, _, out = d.req("PATCH", p, {"status": {"phase": "s"}}, MERGE)
+            check(st == 200 and out["status"]["phase"] == "s" and
+                  out["metadata"]["generation"] == g + 1,
+                  "%s: a status-only write to the resource bumps generation (no subresource)"
+                  % tag, out)
+            st, _, out = d.req("PATCH", p + "/status", {"status": {"phase": "s"}}, MERGE)
+            st2, _, _ = d.req("GET", p + "/status")
+            check(st == 404 and st2 == 404 and is_status(out, 404, "NotFound") and
+                  out["message"] == "the server could not find the requested resource",
+                  "%s: no status subresource: /status is 404" % tag, out)
+        cur = d.req("GET", p)[2]
+        stale = str(int(cur["metadata"]["resourceVersion"]) - 1)
+        subs = ("", "status") if has_status else ("",)
+        codes = [d.req("PATCH", p + ("/" + s if s else ""),
+                       {"metadata": {"resourceVersion": stale}, "spec": {"extra": "z"}},
+                       MERGE) for s in subs]
+        check(all(c[0] == 409 and is_status(c[2], 409, "Conflict") and
+                  c[2]["message"].startswith('Operation cannot be fulfilled on %s.%s "k1"'
+                                             % (plural, group)) for c in codes) and
+              d.req("GET", p)[2]["metadata"]["resourceVersion"] ==
+              cur["metadata"]["resourceVersion"],
+              "%s: stale resourceVersion -> 409 Conflict, nothing written" % tag,
+              [c[2] for c in codes])
+        body = json.loads(json.dumps(cur))
+        body["metadata"].pop("resourceVersion")
+        st, _, out = d.req("PUT", p, body)
+        check(st == 422 and is_status(out, 422, "Invalid") and
+              out["message"].startswith('%s.%s "k1" is invalid' % (kind, group)),
+              "%s: PUT without resourceVersion -> 422" % tag, out)
+        body = json.loads(json.dumps(cur))
+        body["spec"]["extra"] = "put"
+        body["status"] = {"phase": "put"}
+        st, _, out = d.req("PUT", p, body)
+        st2, _, _ = d.req("PUT", p, body)
+        check(st == 200 and out["spec"]["extra"] == "put" and
+              (out.get("status", {}).get("phase") == "put") != has_status and st2 == 409,
+              "%s: PUT with resourceVersion updates (status %s), stale PUT -> 409" %
+              (tag, "kept" if has_status else "written"), out)
+        st, _, out = d.req("PATCH", p, [{"op": "replace", "path": "/spec/extra", "value": "jp"}],
+                           "application/json-patch+json")
+        st2, _, out2 = d.req("PATCH", p, {"spec": {}}, "application/strategic-merge-patch+json")
+        check(st == 200 and out["spec"]["extra"] == "jp" and st2 == 415 and
+              is_status(out2, 415, "UnsupportedMediaType"),
+              "%s: JSON patch works, strategic merge patch -> 415" % tag, (out, out2))
+        st, _, out = d.req("DELETE", p)
+        st2, _, out2 = d.req("GET", p)
+        check(st == 200 and st2 == 404 and is_status(out2, 404, "NotFound") and
+              out2["message"] == '%s.%s "k1" not found' % (plural, group) and
+              out2["details"] == {"name": "k1", "group": group, "kind": plural},
+              "%s: DELETE removes it; GET -> 404 naming the resource" % tag, out2)
+    h = d.obj("default", "anchor")
+    st, _, out = d.req("POST", kpath("dataimages", "default"), kobj("dataimages", "rvcheck"))
+    st2, _, out2 = d.req("PATCH", path_of("default", "anchor"), {"metadata": {"labels":
+                                                                              {"n": "1"}}}, MERGE)
+    check(int(h["metadata"]["resourceVersion"]) < int(out["metadata"]["resourceVersion"]) <
+          int(out2["metadata"]["resourceVersion"]),
+          "one resourceVersion counter shared by hosts and the other kinds")
+    st, _, out = d.req("POST", kpath("metal3machines", version="v1beta2"),
+                       kobj("metal3machines", "x"))
+    check(st == 405 and is_status(out, 405, "MethodNotAllowed"),
+          "POST to a cluster-wide collection -> 405")
+    d.ctl("POST", "seed", [kobj("metal3machinetemplates", "seeded", ns="ns2",
+                                version="v1beta1", status={"ready": True})])
+    o = kget(d, "m3mt", "ns2", "seeded")
+    check(o["apiVersion"] == INFRA + "/v1beta2" and o["status"] == {"ready": True} and
+          o["metadata"]["uid"], "seeding by kind: stored in the preferred version, status kept",
+          o)
+    got = d.ctl("GET", "objects?resource=metal3machinetemplates")["items"]
+    put = d.ctl("PUT", "objects/dataimages/ns2/ctl", kobj("dataimages", "other"))
+    check([x["metadata"]["name"] for x in got] == ["seeded"] and
+          put["kind"] == "DataImage" and put["metadata"]["name"] == "ctl" and
+          d.req("GET", kpath("dataimages", "ns2", "ctl"))[0] == 200,
+          "control objects API: list and PUT by resource", (got, put))
+    st, _, out = d.req("GET", "/_double/objects/nosuchkind/ns2/ctl")
+    check(st == 404, "control objects API: unknown resource -> 404")
+    d.ctl("POST", "reset")
+    out = d.ctl("POST", "generate", {"count": 30, "seed": 4, "with": [
+        "dataimages", "hostfirmwarecomponents", "metal3machines", "metal3machinetemplates"]})
+    st = d.ctl("GET", "stats")["objectsByResource"]
+    hosts = {(o["metadata"]["namespace"], o["metadata"]["name"]): o
+             for o in d.ctl("GET", "objects")["items"]}
+    dis = d.ctl("GET", "objects?resource=dataimages")["items"]
+    m3ms = d.ctl("GET", "objects?resource=metal3machines")["items"]
+    with_image = [k for k, o in hosts.items() if o["spec"].get("image")]
+    check(out["generated"] == 30 and st["hostfirmwarecomponents"] == 30 and
+          sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in dis) ==
+          sorted(with_image) and all(
+              o["spec"]["image"] == hosts[(o["metadata"]["namespace"],
+                                           o["metadata"]["name"])]["spec"]["image"]
+              for o in m3ms) and len(m3ms) == len(with_image) and
+          st["metal3machinetemplates"] == len({k[0] for k in with_image}) and
+          all(o["spec"]["url"] == o["status"]["attachedImage"]["url"] for o in dis) and
+          out["companions"] == sum(v for k, v in st.items() if k != "baremetalhosts"),
+          "generate with companions: same-named objects on the hosts' image urls", (out, st))
+
+
+def test_kinds_list(d):
+    d.ctl("POST", "reset")
+    objs = []
+    for i in range(30):
+        ns = ("metal3", "ubiquity")[i % 2]
+        objs.append(kobj("dataimages", "di-%02d" % i, ns=ns,
+                         labels={"role": ("worker", "master")[i % 3 == 0]}))
+        objs.append(kobj("metal3machines", "m-%02d" % i, ns=ns))
+    d.ctl("POST", "seed", {"kind": "List", "items": objs})
+
+    def pages(path, limit, after_first=None):
+        got, cont, n = [], "", 0
+        while n < 50:
+            n += 1
+            st, _, out = d.req("GET", path + ("&" if "?" in path else "?") + "limit=%d" % limit +
+                               ("&continue=" + cont if cont else ""))
+            if st != 200:
+                return None, out
+            got.extend((o["metadata"]["namespace"], o["metadata"]["name"], o)
+                       for o in out["items"])
+            cont = out["metadata"].get("continue", "")
+            if n == 1 and after_first:
+                after_first()
+            if not cont:
+                return got, n
+        return None, "too many pages"
+    want = sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs
+                  if o["kind"] == "DataImage")
+    got, n = pages(kpath("dataimages"), 7)
+    check(got is not None and [g[:2] for g in got] == want and n == 5,
+          "DataImage cluster-wide list pages: complete, ordered", (n, got and len(got)))
+    got, n = pages(kpath("metal3machines", "ubiquity", version="v1beta1"), 4)
+    check(got is not None and [g[1] for g in got] == ["m-%02d" % i for i in range(1, 30, 2)] and
+          all(g[2]["apiVersion"] == INFRA + "/v1beta1" for g in got),
+          "Metal3Machine namespaced v1beta1 list pages", (n, got and len(got)))
+
+    def touch():
+        d.req("PATCH", kpath("dataimages", "ubiquity", "di-29"),
+              {"metadata": {"labels": {"touched": "1"}}}, MERGE)
+    got, n = pages(kpath("dataimages"), 10, touch)
+    last = [g[2] for g in got or [] if g[1] == "di-29"]
+    check(last and "touched" not in last[0]["metadata"]["labels"] and
+          "touched" in kget(d, "dataimages", "ubiquity", "di-29")["metadata"]["labels"],
+          "DataImage later pages come from the first page's snapshot")
+    st, _, out = d.req("GET", kpath("dataimages") + "?labelSelector=role%3Dmaster,!touched")
+    names = [o["metadata"]["name"] for o in out["items"]]
+    check(st == 200 and names and sorted(names) == sorted(
+        "di-%02d" % i for i in range(30) if i % 3 == 0), "DataImage labelSelector", names)
+    st, _, out = d.req("GET", kpath("metal3machines") +
+                       "?fieldSelector=metadata.namespace=metal3,metadata.name!=m-00")
+    names = [o["metadata"]["name"] for o in out["items"]]
+    check(st == 200 and names == ["m-%02d" % i for i in range(2, 30, 2)],
+          "Metal3Machine fieldSelector", names)
+    st, _, first = d.req("GET", kpath("dataimages") + "?limit=3")
+    tok = first["metadata"]["continue"]
+    s1, _, o1 = d.req("GET", kpath("metal3machines") + "?limit=3&continue=" + tok)
+    s2, _, o2 = d.req("GET", kpath("dataimages") + "?limit=3&continue=" + tok)
+    check(s1 == 400 and is_status(o1, 400, "BadRequest") and s2 == 200 and
+          len(o2["items"]) == 3, "a DataImage continue token is refused by another resource")
+    unknown = base64.urlsafe_b64encode(json.dumps(
+        {"v": "kd1", "s": 99999999, "i": 3, "rv": 1, "ns": "", "r": "dataimages"},
+        separators=(",", ":")).encode()).decode().rstrip("=")
+    st, _, out = d.req("GET", kpath("dataimages") + "?limit=3&continue=" + unknown)
+    check(st == 410 and is_status(out, 410, "Expired"), "unknown DataImage continue -> 410", out)
+    st, _, out = d.req("GET", kpath("metal3machines") + "?limit=25",
+                       headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    check(st == 200 and out.get("kind") == "Table" and
+          [c["name"] for c in out["columnDefinitions"]] == ["Name", "Age"] and
+          len(out["rows"]) == 25 and out["rows"][0]["cells"][0] == "m-00" and
+          out["metadata"].get("remainingItemCount") == 5, "Metal3Machine Table output", out)
+
+
+def test_crds(d):
+    d.ctl("POST", "reset")
+    d.ctl("POST", "seed", [host("h1"), kobj("dataimages", "h1"),
+                           kobj("metal3machinetemplates", "t1")])
+    out = d.ctl("GET", "crds")
+    check(out["served"] == ["baremetalhosts", "dataimages", "hostfirmwarecomponents",
+                            "metal3machines", "metal3machinetemplates"],
+          "crds: all five served by default", out)
+    _, _, apis = d.req("GET", "/apis")
+    _, _, ig = d.req("GET", "/apis/" + INFRA)
+    _, _, m3 = d.req("GET", "/apis/metal3.io/v1alpha1")
+    _, _, b1 = d.req("GET", "/apis/%s/v1beta1" % INFRA)
+    _, _, b2 = d.req("GET", "/apis/%s/v1beta2" % INFRA)
+    infra = [g for g in apis["groups"] if g["name"] == INFRA]
+    check(infra and [v["version"] for v in infra[0]["versions"]] == ["v1beta2", "v1beta1"] and
+          infra[0]["preferredVersion"]["version"] == "v1beta2" and ig["kind"] == "APIGroup" and
+          ig["preferredVersion"]["groupVersion"] == INFRA + "/v1beta2",
+          "discovery: %s with v1beta2 preferred and v1beta1" % INFRA, (infra, ig))
+    names = lambda rl: [r["name"] for r in rl.get("resources", [])]
+    check(names(m3) == ["baremetalhosts", "baremetalhosts/status", "dataimages",
+                        "dataimages/status", "hostfirmwarecomponents",
+                        "hostfirmwarecomponents/status"] and
+          [r["kind"] for r in m3["resources"]][2:] == ["DataImage", "DataImage",
+                                                      "HostFirmwareComponents",
+                                                      "HostFirmwareComponents"],
+          "discovery: metal3.io/v1alpha1 lists the new kinds with /status", names(m3))
+    m3m = [r for r in b2["resources"] if r["name"] == "metal3machines"]
+    check(names(b1) == names(b2) == ["metal3machines", "metal3machines/status",
+                                     "metal3machinetemplates"] and m3m and
+          "m3m" in m3m[0]["shortNames"] and b1["groupVersion"] == INFRA + "/v1beta1",
+          "discovery: both CAPM3 versions list metal3machines(/status) and "
+          "metal3machinetemplates (no /status)", (names(b1), names(b2)))
+    out = d.ctl("POST", "crds", {"served": ["baremetalhosts", "metal3machines"]})
+    _, _, apis = d.req("GET", "/apis")
+    _, _, m3 = d.req("GET", "/apis/metal3.io/v1alpha1")
+    _, _, b2 = d.req("GET", "/apis/%s/v1beta2" % INFRA)
+    s1, _, o1 = d.req("GET", kpath("dataimages", "default", "h1"))
+    s2, _, o2 = d.req("GET", kpath("metal3machinetemplates", "default", "t1"))
+    s3, _, _ = d.req("PATCH", kpath("dataimages", "default", "h1"), {"spec": {}}, MERGE)
+    s4, _, _ = d.req("GET", kpath("metal3machines"))
+    check(out["served"] == ["baremetalhosts", "metal3machines"] and
+          names(m3) == ["baremetalhosts", "baremetalhosts/status"] and
+          names(b2) == ["metal3machines", "metal3machines/status"] and
+          [g["name"] for g in apis["groups"]] == ["metal3.io", "authorization.k8s.io",
+                                                  "events.k8s.io", INFRA],
+          "crds: unserved kinds are absent from discovery", (names(m3), names(b2)))
+    check(s1 == s2 == s3 == 404 and is_status(o1, 404, "NotFound") and
+          o1["message"] == "the server could not find the requested resource" and
+          o2["message"] == o1["message"] and s4 == 200,
+          "crds: paths of unserved kinds answer 404 NotFound", (s1, s2, s3, s4, o1))
+    d.ctl("POST", "crds", {"served": ["dataimages"]})
+    _, _, apis = d.req("GET", "/apis")
+    s1, _, _ = d.req("GET", "/apis/" + INFRA)
+    s2, _, _ = d.req("GET", "/apis/%s/v1beta2" % INFRA)
+    s3, _, _ = d.req("GET", path_of("default", "h1"))
+    s4, _, o4 = d.req("GET", kpath("dataimages", "default", "h1"))
+    _, _, m3 = d.req("GET", "/apis/metal3.io/v1alpha1")
+    check([g["name"] for g in apis["groups"]] == ["metal3.io", "authorization.k8s.io",
+                                                  "events.k8s.io"] and s1 == s2 == 404,
+          "crds: a group with nothing served is absent from /apis and its paths 404",
+          (apis["groups"], s1, s2))
+    check(s3 == 404 and s4 == 200 and o4["kind"] == "DataImage" and
+          names(m3) == ["dataimages", "dataimages/status"],
+          "crds: objects of unserved kinds stay stored, reachable again when served",
+          (s3, s4, names(m3)))
+    d.ctl("POST", "crds", {"served": []})
+    _, _, apis = d.req("GET", "/apis")
+    s1, _, _ = d.req("GET", "/apis/metal3.io")
+    check([g["name"] for g in apis["groups"]] == ["authorization.k8s.io", "events.k8s.io"] and
+          s1 == 404, "crds: none served: only the built-in groups", apis["groups"])
+    st, _, out = d.req("POST", "/_double/crds", {"served": ["dataimages", "secrets"]})
+    st2, _, _ = d.req("POST", "/_double/crds", {"served": "dataimages"})
+    check(st == 400 and is_status(out, 400, "BadRequest") and "secrets" in out["message"] and
+          st2 == 400 and d.ctl("GET", "crds")["served"] == [],
+          "crds: an unknown resource -> 400, nothing changed", out)
+    d.ctl("POST", "crds", {"served": ["bmh", "DataImage", "m3m"]})
+    check(d.ctl("GET", "crds")["served"] == ["baremetalhosts", "dataimages", "metal3machines"],
+          "crds: short names and kinds accepted")
+    d.ctl("POST", "reset")
+    check(len(d.ctl("GET", "crds")["served"]) == 5, "reset serves the startup CRDs again")
+
+
+def fw_setup(d, name, paused, updates, applied, ns="default"):
+    d.ctl("POST", "seed", [host(name, ns=ns, paused=paused),
+                           kobj("hostfirmwarecomponents", name, ns=ns, updates=updates,
+                                applied=applied)])
+
+
+def test_reflash(d):
+    d.ctl("POST", "reset")
+    hp = lambda name, sub="": kpath("hostfirmwarecomponents", "default", name, sub)
+    old = [("bmc", FW_OLD % "bmc"), ("bios", FW_OLD % "bios")]
+    new = [("bmc", FW_NEW % "bmc"), ("bios", FW_NEW % "bios")]
+    as_updates = lambda pairs: [{"component": c, "url": u} for c, u in pairs]
+    # the right order: pause, status, spec, unpause
+    fw_setup(d, "r1", "bmhguard-repair", old, old)
+    d.req("PATCH", hp("r1", "status"), {"status": {"updates": as_updates(new)}}, MERGE)
+    d.req("PATCH", hp("r1"), {"spec": {"updates": as_updates(new)}}, MERGE)
+    d.req("PATCH", path_of("default", "r1"), {"metadata": {"annotations": {PAUSED: None}}},
+          MERGE)
+    ev = d.ctl("GET", "events")
+    o = kget(d, "hostfirmwarecomponents", "default", "r1")
+    check(ev["reflashCount"] == 0 and ev["reflash"] == [] and ev["flashCount"] == 0 and
+          o["status"]["updates"] == as_updates(new),
+          "reflash: status first under pause, then spec, then unpause: nothing flashed", ev)
+    # spec first on an unpaused host: the operator flashes the new url over the applied one
+    fw_setup(d, "r2", None, old, old)
+    st, _, out = d.req("PATCH", hp("r2"), {"spec": {"updates": as_updates(
+        [("bmc", FW_NEW % "bmc"), ("bios", FW_OLD % "bios")])}}, MERGE)
+    ev = d.ctl("GET", "events")
+    o = kget(d, "hostfirmwarecomponents", "default", "r2")
+    rf = ev["reflash"]
+    check(st == 200 and ev["reflashCount"] == 1 and len(rf) == 1 and rf[0]["seq"] == 1 and
+          rf[0]["namespace"] == "default" and rf[0]["name"] == "r2" and
+          rf[0]["component"] == "bmc" and rf[0]["fromUrl"] == FW_OLD % "bmc" and
+          rf[0]["toUrl"] == FW_NEW % "bmc" and rf[0]["trigger"] == "hfc-spec",
+          "reflash: spec first on an unpaused host re-flashes the changed component", ev)
+    check(o["status"]["updates"] == as_updates([("bmc", FW_NEW % "bmc"),
+                                                ("bios", FW_OLD % "bios")]) and
+          int(o["metadata"]["resourceVersion"]) > int(out["metadata"]["resourceVersion"]) and
+          rf[0]["resourceVersion"] == o["metadata"]["resourceVersion"] and
+          o["metadata"]["generation"] == out["metadata"]["generation"],
+          "reflash: the operator's status write (resourceVersion bumps, generation does not)",
+          o)
+    # status first on an unpaused host: the operator flashes the old spec url back
+    fw_setup(d, "r3", None, old, old)
+    d.req("PATCH", hp("r3", "status"), {"status": {"updates": as_updates(new)}}, MERGE)
+    rf = d.ctl("GET", "events")["reflash"]
+    o = kget(d, "hostfirmwarecomponents", "default", "r3")
+    check(len(rf) == 3 and [r["component"] for r in rf[1:]] == ["bmc", "bios"] and
+          rf[1]["fromUrl"] == FW_NEW % "bmc" and rf[1]["toUrl"] == FW_OLD % "bmc" and
+          rf[1]["trigger"] == "hfc-status" and o["status"]["updates"] == as_updates(old),
+          "reflash: status first on an unpaused host flashes the spec url back", rf)
+    # a pending component (absent from status) is a first flash, not a re-flash
+    fw_setup(d, "r4", None, [("nic", FW_NEW % "nic")] + old, old)
+    d.req("PATCH", hp("r4"), {"metadata": {"labels": {"touch": "1"}}}, MERGE)
+    ev = d.ctl("GET", "events")
+    o = kget(d, "hostfirmwarecomponents", "default", "r4")
+    check(ev["reflashCount"] == 3 and ev["flashCount"] == 1 and
+          ev["flashes"][0]["component"] == "nic" and ev["flashes"][0]["fromUrl"] == "" and
+          ev["flashes"][0]["name"] == "r4" and
+          o["status"]["updates"] == as_updates(old + [("nic", FW_NEW % "nic")]),
+          "reflash: a pending component gets a first flash, no reflash event", ev)
+    # paused host: nothing, whatever is written, until the write that unpauses it
+    fw_setup(d, "r5", "true", new, old)
+    d.req("PATCH", hp("r5"), {"metadata": {"labels": {"touch": "1"}}}, MERGE)
+    d.req("PATCH", hp("r5", "status"), {"status": {"note": "x"}}, MERGE)
+    d.req("PATCH", path_of("default", "r5"), {"metadata": {"labels": {"touch": "1"}}}, MERGE)
+    n_before = d.ctl("GET", "events")["reflashCount"]
+    d.req("PATCH", path_of("default", "r5"), {"metadata": {"annotations": {PAUSED: None}}},
+          MERGE)
+    rf = d.ctl("GET", "events")["reflash"]
+    check(n_before == 3 and len(rf) == 5 and {r["name"] for r in rf[3:]} == {"r5"} and
+          {r["trigger"] for r in rf[3:]} == {"host"},
+          "reflash: paused host: nothing until the unpause write (trigger host)", rf[3:])
+    # no host of that name: nobody reconciles; CAPM3 kinds have no rule
+    d.ctl("POST", "seed", [kobj("hostfirmwarecomponents", "orphan", updates=new, applied=old),
+                           host("m1")])
+    d.req("PATCH", hp("orphan"), {"metadata": {"labels": {"touch": "1"}}}, MERGE)
+    d.req("POST", kpath("metal3machines", "default"), kobj("metal3machines", "m1"))
+    d.req("PATCH", kpath("metal3machines", "default", "m1"),
+          {"spec": {"image": {"url": "http://x/y"}}}, MERGE)
+    ev = d.ctl("GET", "events")
+    check(ev["reflashCount"] == 5 and ev["flashCount"] == 1 and ev["count"] == 0,
+          "reflash: no host of that name (or a Metal3Machine): nothing happens", ev)
+    # without the BareMetalHost CRD there is no operator to flash anything
+    fw_setup(d, "r8", None, new, old)
+    d.ctl("POST", "crds", {"served": ["hostfirmwarecomponents"]})
+    st, _, _ = d.req("PATCH", hp("r8"), {"metadata": {"labels": {"touch": "1"}}}, MERGE)
+    d.ctl("POST", "crds", {"served": ["all"]})
+    check(st == 200 and d.ctl("GET", "events")["reflashCount"] == 5,
+          "reflash: no rule while the BareMetalHost CRD is not installed")
+    # seeding never fires; the operator switch; reset
+    fw_setup(d, "r6", None, new, old)
+    check(d.ctl("GET", "events")["reflashCount"] == 5, "reflash: seeding never fires the rule")
+    d.ctl("POST", "operator", {"reflash": False})
+    d.req("PATCH", hp("r6"), {"metadata": {"labels": {"touch": "1"}}}, MERGE)
+    n_off = d.ctl("GET", "events")["reflashCount"]
+    d.ctl("POST", "operator", {"reflash": True})
+    d.req("PATCH", hp("r6"), {"metadata": {"labels": {"touch": "2"}}}, MERGE)
+    ev = d.ctl("GET", "events")
+    st = d.ctl("GET", "stats")
+    check(n_off == 5 and ev["reflashCount"] == 7 and st["reflash"] == 7 and st["flashes"] == 1,
+          "reflash: operator {\"reflash\":false} turns the rule off; stats count it",
+          (n_off, ev["reflashCount"], st))
+    # an owner hook on an HFC write runs the rule (trigger hfc-hook)
+    fw_setup(d, "r7", None, old, old)
+    d.ctl("POST", "hooks", {"method": "PATCH", "path": "hostfirmwarecomponents/r7$",
+                            "patch": {"spec": {"updates": as_updates(new[:1])}}})
+    d.req("PATCH", hp("r7"), {"metadata": {"labels": {"touch": "1"}}}, MERGE)
+    rf = d.ctl("GET", "events")["reflash"]
+    hooks = d.ctl("GET", "hooks")["rules"]
+    check(hooks[0]["fired"] == 1 and rf[-1]["name"] == "r7" and rf[-1]["trigger"] == "hfc-hook"
+          and rf[-1]["component"] == "bmc", "owner hooks fire on HFC writes; the rule runs",
+          (hooks, rf[-1:]))
+    d.ctl("POST", "reset")
+    ev = d.ctl("GET", "events")
+    check(ev["reflash"] == [] and ev["reflashCount"] == 0 and ev["flashes"] == [],
+          "reset clears reflash events")
+
+
+def test_reattach(d):
+    d.ctl("POST", "reset")
+    dp = lambda name, sub="": kpath("dataimages", "default", name, sub)
+    old, new = "http://10.10.10.10/data/x.iso", "http://httpd-http/data/x.iso"
+    seed = lambda name, paused, url, attached: d.ctl("POST", "seed", [
+        host(name, paused=paused), kobj("dataimages", name, url=url, attached=attached)])
+    seed("a1", "bmhguard-repair", old, old)
+    d.req("PATCH", dp("a1", "status"), {"status": {"attachedImage": {"url": new}}}, MERGE)
+    d.req("PATCH", dp("a1"), {"spec": {"url": new}}, MERGE)
+    d.req("PATCH", path_of("default", "a1"), {"metadata": {"annotations": {PAUSED: None}}},
+          MERGE)
+    ev = d.ctl("GET", "events")
+    check(ev["reattachCount"] == 0 and ev["reattach"] == [] and
+          kget(d, "dataimages", "default", "a1")["status"]["attachedImage"]["url"] == new,
+          "reattach: status first under pause, spec, unpause: nothing re-attached", ev)
+    seed("a2", None, old, old)
+    st, _, out = d.req("PATCH", dp("a2"), {"spec": {"url": new}}, MERGE)
+    ev = d.ctl("GET", "events")
+    o = kget(d, "dataimages", "default", "a2")
+    ra = ev["reattach"]
+    check(st == 200 and ev["reattachCount"] == 1 and ra[0]["name"] == "a2" and
+          ra[0]["fromUrl"] == old and ra[0]["toUrl"] == new and
+          ra[0]["trigger"] == "dataimage-spec" and ra[0]["seq"] == 1 and
+          o["status"]["attachedImage"]["url"] == new and
+          int(o["metadata"]["resourceVersion"]) > int(out["metadata"]["resourceVersion"]),
+          "reattach: spec first on an unpaused host detaches and attaches the new url", ev)
+    seed("a3", None, old, old)
+    d.req("PATCH", dp("a3", "status"), {"status": {"attachedImage": {"url": new}}}, MERGE)
+    ra = d.ctl("GET", "events")["reattach"]
+    check(len(ra) == 2 and ra[1]["fromUrl"] == new and ra[1]["toUrl"] == old and
+          ra[1]["trigger"] == "dataimage-status" and
+          kget(d, "dataimages", "default", "a3")["status"]["attachedImage"]["url"] == old,
+          "reattach: status first on an unpaused host attaches the spec url back", ra)
+    seed("a4", None, old, None)
+    seed("a4e", None, old, "")
+    s1, _, _ = d.req("PATCH", dp("a4"), {"spec": {"url": new}}, MERGE)
+    s2, _, _ = d.req("PATCH", dp("a4e"), {"spec": {"url": new}}, MERGE)
+    o = kget(d, "dataimages", "default", "a4")
+    o2 = kget(d, "dataimages", "default", "a4e")
+    check(s1 == s2 == 200 and d.ctl("GET", "events")["reattachCount"] == 2 and
+          "status" not in o and o2["status"] == {"attachedImage": {"url": ""}},
+          "reattach: nothing attached yet (no status, empty url): nothing happens", (o, o2))
+    seed("a5", "true", new, old)
+    d.req("PATCH", dp("a5"), {"metadata": {"labels": {"t": "1"}}}, MERGE)
+    d.req("PATCH", path_of("default", "a5"), {"spec": {"online": False}}, MERGE)
+    n_before = d.ctl("GET", "events")["reattachCount"]
+    d.req("PATCH", path_of("default", "a5"), {"metadata": {"annotations": {PAUSED: None}}},
+          MERGE)
+    ra = d.ctl("GET", "events")["reattach"]
+    check(n_before == 2 and len(ra) == 3 and ra[2]["name"] == "a5" and
+          ra[2]["trigger"] == "host" and ra[2]["toUrl"] == new,
+          "reattach: paused host: nothing until the unpause write (trigger host)", ra)
+    seed("a6", None, new, old)
+    d.ctl("POST", "crds", {"served": ["baremetalhosts", "hostfirmwarecomponents"]})
+    d.req("PATCH", path_of("default", "a6"), {"metadata": {"labels": {"t": "1"}}}, MERGE)
+    n_unserved = d.ctl("GET", "events")["reattachCount"]
+    d.ctl("POST", "crds", {"served": ["all"]})
+    d.req("PATCH", path_of("default", "a6"), {"metadata": {"labels": {"t": "2"}}}, MERGE)
+    check(n_unserved == 3 and d.ctl("GET", "events")["reattachCount"] == 4 and
+          d.ctl("GET", "stats")["reattach"] == 4,
+          "reattach: no rule while the DataImage CRD is not installed",
+          d.ctl("GET", "events")["reattach"])
+    d.ctl("POST", "reset")
+    check(d.ctl("GET", "events")["reattach"] == [], "reset clears reattach events")
+
+
+def test_kinds_rbac(d):
+    d.ctl("POST", "reset")
+    d.ctl("POST", "seed", [kobj("dataimages", "master-2", ns="metal3"),
+                           kobj("metal3machines", "m1", ns="metal3")])
+    d.ctl("POST", "rbac", {"forbid": [
+        {"verb": "patch", "group": "metal3.io", "resource": "dataimages",
+         "subresource": "status", "namespace": "metal3"},
+        {"verb": "get", "group": INFRA, "resource": "metal3machines"},
+        {"verb": "update", "resource": "metal3machinetemplates"}]})
+    st, _, out = d.req("PATCH", kpath("dataimages", "metal3", "master-2", "status"),
+                       {"status": {"attachedImage": {"url": "x"}}}, MERGE)
+    st2, _, _ = d.req("PATCH", kpath("dataimages", "metal3", "master-2"),
+                      {"metadata": {"labels": {"a": "b"}}}, MERGE)
+    check(st == 403 and is_status(out, 403, "Forbidden") and out["message"] ==
+          'dataimages.metal3.io "master-2" is forbidden: User "%s" cannot patch resource '
+          '"dataimages/status" in API group "metal3.io" in the namespace "metal3"' % SA and
+          out["details"] == {"name": "master-2", "group": "metal3.io", "kind": "dataimages"} and
+          "status" not in kget(d, "dataimages", "metal3", "master-2") and st2 == 200,
+          "rbac: forbidden DataImage /status patch -> 403 naming dataimages/status", out)
+    s1, _, o1 = d.req("GET", kpath("metal3machines", "metal3", "m1", version="v1beta1"))
+    s2, _, _ = d.req("GET", kpath("metal3machines", "metal3"))
+    check(s1 == 403 and o1["message"] == 'metal3machines.%s "m1" is forbidden: User "%s" '
+          'cannot get resource "metal3machines" in API group "%s" in the namespace "metal3"'
+          % (INFRA, SA, INFRA) and s2 == 200,
+          "rbac: Metal3Machine get forbidden (403 names the group), list allowed", o1)
+
+    def ssar(**ra):
+        return d.req("POST", SSAR, {"apiVersion": "authorization.k8s.io/v1",
+                                    "kind": "SelfSubjectAccessReview",
+                                    "spec": {"resourceAttributes": ra}})[2]["status"]["allowed"]
+    got = (ssar(namespace="metal3", verb="patch", group="metal3.io", resource="dataimages",
+                subresource="status"),
+           ssar(namespace="metal3", verb="patch", group="metal3.io", resource="dataimages"),
+           ssar(namespace="metal3", verb="update", group=INFRA,
+                resource="metal3machinetemplates"),
+           ssar(namespace="metal3", verb="patch", group=INFRA, resource="metal3machines"),
+           ssar(namespace="metal3", verb="patch", group="metal3.io",
+                resource="hostfirmwarecomponents", subresource="status"))
+    check(got == (False, True, False, True, True),
+          "SSAR answers for the new resources and their status subresource", got)
+    d.ctl("POST", "rbac", {"forbid": []})
+    d.ctl("POST", "faults", {"kind": "409", "method": "PATCH", "path": "/metal3machines/m1$"})
+    st, _, out = d.req("PATCH", kpath("metal3machines", "metal3", "m1"), {"spec": {}}, MERGE)
+    check(st == 409 and out["message"].startswith(
+        'Operation cannot be fulfilled on metal3machines.%s "m1"' % INFRA),
+        "fault 409 on a Metal3Machine names the resource", out)
+    d.ctl("POST", "reset")
+
+
 def guarded(fn, *args):
     try:
         fn(*args)
@@ -1517,7 +2161,8 @@ def main():
     try:
         for fn in (test_discovery_and_seed, test_patch_semantics, test_list, test_operator,
                    test_restore, test_move, test_hooks, test_rbac, test_events,
-                   test_faults, test_kubectl, test_images):
+                   test_faults, test_kubectl, test_images, test_kinds_crud, test_kinds_list,
+                   test_crds, test_reflash, test_reattach, test_kinds_rbac):
             guarded(fn, d)
     finally:
         d.stop()
