@@ -63,7 +63,24 @@ struct kinds_row {
 	const char *withheld_why;	/* warning: "rewriting would deprovision" */
 	const char *withheld_hint;	/* warning: "run bmhguard repair" */
 	const char *withheld_audit;	/* audit value: "withheld: host is provisioned" */
+	/* The repair job: the resource's plural, the versions it may be served as (the first the
+	 * cluster serves is used), the annotation that pauses the object itself (NULL: the
+	 * same-named host's pause holds it: the host's controller is what acts on it), and its
+	 * short names for --kinds. */
+	const char *plural;
+	const char *versions[2];
+	const char *pause;
+	const char *short_names[2];
 };
+
+#define KINDS_HOST_PAUSE "baremetalhost.metal3.io/paused"
+#define KINDS_CAPI_PAUSE "cluster.x-k8s.io/paused"
+
+/* The row whose kind, plural or short name is name (case-insensitive), or NULL. */
+const struct kinds_row *kinds_by_name(const char *name);
+
+/* A path of kinds_reads from the object: the keys after "request", "object". */
+const char *const *kinds_obj_path(enum kinds_read read, size_t *depth);
 
 /* The row for a group and kind, or NULL: not ours. */
 const struct kinds_row *kinds_find(const char *group, const char *kind);

@@ -1,4 +1,4 @@
-/* repair.c - run the repair over a selection of BareMetalHosts: list, plan, write, report, wait. */
+/* repair.c - run the repair over a selection of Metal3 objects: find the kinds served, list, plan, write, report, wait. */
 #include "repair.h"
 
 #include <errno.h>
@@ -13,9 +13,9 @@
 #include <json-c/json.h>
 
 #include "kevent.h"
+#include "repair_obj.h"
 #include "str.h"
 
-#define API_PREFIX "/apis/metal3.io/v1alpha1"
 #define SSAR_PATH "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 #define MERGE_PATCH "application/merge-patch+json"
 #define QUEUE_CAP 64
@@ -25,6 +25,9 @@
 #define LIST_RESTARTS_MAX 5
 /* A list longer than this many pages is not a fleet but a server repeating itself. */
 #define LIST_PAGES_MAX 20000
+
+#define FW_KEPT "our pause (" REPAIR_PAUSE_VALUE ") stays on: its HostFirmwareComponents is " \
+	"half repaired (a component's spec and status urls differ; see its row)"
 
 /* A read back whose spec and status urls differ: re-read and re-plan, as after a 409. */
 #define READBACK_MISMATCH ((enum kube_rc)100)
@@ -56,14 +59,22 @@ ours(const char *pause)
 
 /* ---------------------------------------------------------------- access */
 
-/* The writes a run may make; each is checked before the first one. */
+/* The writes a run may make, by kind (NULL: Events); each is checked before the first one. */
 static const struct access_need {
+	const char *kind;
 	const char *verb, *group, *resource, *subresource;
-	int for_events;		/* needed for Events, not for repairs */
 } access_needs[] = {
-	{ "patch", "metal3.io", "baremetalhosts", "", 0 },
-	{ "patch", "metal3.io", "baremetalhosts", "status", 0 },
-	{ "create", "events.k8s.io", "events", "", 1 },
+	{ "BareMetalHost", "patch", "metal3.io", "baremetalhosts", "" },
+	{ "BareMetalHost", "patch", "metal3.io", "baremetalhosts", "status" },
+	{ "Metal3MachineTemplate", "patch", "infrastructure.cluster.x-k8s.io",
+	  "metal3machinetemplates", "" },
+	{ "Metal3Machine", "patch", "infrastructure.cluster.x-k8s.io", "metal3machines", "" },
+	{ "DataImage", "patch", "metal3.io", "dataimages", "" },
+	{ "HostFirmwareComponents", "patch", "metal3.io", "hostfirmwarecomponents", "" },
+	{ "HostFirmwareComponents", "patch", "metal3.io", "hostfirmwarecomponents", "status" },
+	/* its host's pause, on while status and spec are written */
+	{ "HostFirmwareComponents", "patch", "metal3.io", "baremetalhosts", "" },
+	{ NULL, "create", "events.k8s.io", "events", "" },
 };
 
 static int
@@ -112,7 +123,7 @@ access_one(struct kube_conn *c, const char *ns, const struct access_need *n, cha
 	snprintf(err, errlen, "not allowed to %s %s%s%s (group %s) %s%s%s%s; nothing was written: "
 	    "grant it (manifests/base/rbac.yaml)%s", n->verb, n->resource,
 	    *n->subresource ? "/" : "", n->subresource, n->group, where, *reason ? " (" : "",
-	    reason, *reason ? ")" : "", n->for_events ? " or run with --events=false" :
+	    reason, *reason ? ")" : "", n->kind == NULL ? " or run with --events=false" :
 	    " or run without --apply");
 out:
 	json_object_put(o);
@@ -121,12 +132,26 @@ out:
 	return ret;
 }
 
+/* Whether the run covers the kind named so (opts->kinds NULL: every kind). */
+static int
+covers(const struct repair_opts *o, const char *kind)
+{
+	size_t i;
+
+	if (o->kinds == NULL)
+		return 1;
+	for (i = 0; i < o->nkinds; i++)
+		if (strcmp(o->kinds[i]->kind, kind) == 0)
+			return 1;
+	return 0;
+}
+
 int
 repair_check_access(struct kube_client *k, const struct repair_opts *o, char *err,
     size_t errlen)
 {
 	struct kube_conn *c = kube_conn_new(k, err, errlen);
-	size_t i;
+	size_t i, j;
 	int rc = 0;
 
 	if (c == NULL)
@@ -134,9 +159,15 @@ repair_check_access(struct kube_client *k, const struct repair_opts *o, char *er
 	for (i = 0; rc == 0 && i < sizeof(access_needs) / sizeof(access_needs[0]); i++) {
 		const struct access_need *n = &access_needs[i];
 
-		if (n->for_events ? !o->events : !o->apply)
+		if (n->kind == NULL ? !o->events : (!o->apply || !covers(o, n->kind)))
 			continue;
-		rc = access_one(c, o->ns, n, err, errlen);
+		for (j = 0; j < i; j++)	/* asked once, whichever kinds need it */
+			if (access_needs[j].kind != NULL && covers(o, access_needs[j].kind) &&
+			    strcmp(access_needs[j].resource, n->resource) == 0 &&
+			    strcmp(access_needs[j].subresource, n->subresource) == 0)
+				break;
+		if (j == i)
+			rc = access_one(c, o->ns, n, err, errlen);
 	}
 	kube_conn_free(c);
 	return rc;
@@ -144,10 +175,22 @@ repair_check_access(struct kube_client *k, const struct repair_opts *o, char *er
 
 /* ---------------------------------------------------------------- the runner */
 
+/* One object to repair: a host (h), or an object of another kind (obj). */
 struct work {
-	struct repair_host h;
+	const struct kinds_row *kind;
+	const char *version;	/* the version the cluster serves it as */
+	struct repair_host h;	/* a host; for a named object of another kind, h.ns and h.name */
+	struct json_object *obj;	/* another kind's object, owned; NULL until read */
 	int need_get;		/* named on the command line: read it first */
 };
+
+static void
+work_free(struct work *w)
+{
+	repair_host_clear(&w->h);
+	json_object_put(w->obj);
+	free(w);
+}
 
 struct waiting {
 	char *ns, *name;
@@ -157,8 +200,9 @@ struct runner {
 	const struct repair_opts *o;
 	struct kube_client *k;
 	struct repair_summary *sum;
-	pthread_mutex_t mu;	/* queue, summary, report, wait list */
+	pthread_mutex_t mu;	/* queue, summary, report, wait list, firmware holds */
 	pthread_cond_t not_empty, not_full;
+	pthread_cond_t idle;	/* every object handed out is reported: a phase ended */
 	struct work *q[QUEUE_CAP];
 	size_t qhead, qlen;
 	int closed;
@@ -166,7 +210,68 @@ struct runner {
 	long total;
 	struct waiting *wait;
 	size_t nwait, capwait;
+	/* HostFirmwareComponents when the cluster serves it: a host's pause stays on while its
+	 * firmware repair is half done (hosts whose firmware run left it so: fw_held). */
+	const struct kinds_row *fw;
+	const char *fw_version;
+	struct waiting *fw_held;
+	size_t nfw_held, capfw_held;
 };
+
+static int
+is_host(const struct kinds_row *k)
+{
+	return k->pause != NULL && strcmp(k->pause, KINDS_HOST_PAUSE) == 0;
+}
+
+/* Block until every object handed out so far is reported. */
+static void
+wait_idle(struct runner *r)
+{
+	pthread_mutex_lock(&r->mu);
+	while (r->done < r->seen)
+		pthread_cond_wait(&r->idle, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Remember ns/name in a list under r->mu. Out of memory: forgotten (the callers decide as if
+ * it were listed where that is the safe side). Returns 0, or -1. */
+static int
+names_add(struct waiting **list, size_t *n, size_t *cap, const char *ns, const char *name)
+{
+	struct waiting *w;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+
+		if ((w = realloc(*list, ncap * sizeof(*w))) == NULL)
+			return -1;
+		*list = w;
+		*cap = ncap;
+	}
+	w = &(*list)[*n];
+	w->ns = strdup(ns);
+	w->name = strdup(name);
+	if (w->ns == NULL || w->name == NULL) {
+		free(w->ns);
+		free(w->name);
+		return -1;
+	}
+	(*n)++;
+	return 0;
+}
+
+static void
+names_free(struct waiting *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(list[i].ns);
+		free(list[i].name);
+	}
+	free(list);
+}
 
 static void
 queue_push(struct runner *r, struct work *w)
@@ -220,6 +325,7 @@ struct hostrun {
 	unsigned retries;
 	unsigned seed;		/* for backoff jitter */
 	char *status_written;	/* the status url this run wrote (owned), NULL: none */
+	int keep_pause;		/* its firmware repair is half done: our pause stays on */
 };
 
 /* What happened to one host, for report() to count and print. */
@@ -366,6 +472,10 @@ abandon(struct hostrun *hr, struct outcome *oc, const char *why)
 
 	if (hr->writes == 0 && !ours(hr->h->pause)) {
 		outcome_set(oc, REPAIR_OUT_FAILED, "%s", why);
+		return;
+	}
+	if (hr->keep_pause) {
+		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s; " FW_KEPT, why);
 		return;
 	}
 	for (i = 0; i < UNPAUSE_TRIES; i++) {
@@ -529,6 +639,8 @@ done_outcome(enum repair_action a)
 	    REPAIR_OUT_PATCHED;
 }
 
+static int firmware_holds(struct runner *r, struct hostrun *hr);
+
 /* Plan, and with --apply repair, one host until it is done, left alone or failed. */
 static void
 repair_host_loop(struct runner *r, struct hostrun *hr, struct outcome *oc, int *wait_for)
@@ -542,12 +654,17 @@ repair_host_loop(struct runner *r, struct hostrun *hr, struct outcome *oc, int *
 	enum kube_rc rc;
 
 	memset(&plan, 0, sizeof(plan));
+	/* Found under our pause: a run stopped half way, perhaps through the host's firmware. */
+	if (o->apply && ours(hr->h->pause))
+		hr->keep_pause = firmware_holds(r, hr);
 	for (;;) {
 		repair_plan_clear(&plan);
 		if (repair_plan(&o->rules, hr->h, adopt, &plan) < 0) {
 			outcome_set(oc, REPAIR_OUT_FAILED, "out of memory");
 			break;
 		}
+		if (hr->keep_pause)
+			plan.steps &= ~(unsigned)REPAIR_STEP_UNPAUSE;
 		oc->action = plan.action;
 		oc->under_other_pause = plan.under_other_pause;
 		if (plan.action == REPAIR_NONE && done != REPAIR_NONE) {
@@ -624,65 +741,90 @@ repair_host_loop(struct runner *r, struct hostrun *hr, struct outcome *oc, int *
 		adopt = adoptable(hr);
 	}
 	repair_plan_clear(&plan);
+	if (hr->keep_pause && ours(hr->h->pause) && oc->how != REPAIR_OUT_FAILED &&
+	    oc->how != REPAIR_OUT_NEEDS_HUMAN && oc->how != REPAIR_OUT_PLANNED) {
+		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, FW_KEPT);
+		*wait_for = 0;
+	}
 }
 
-/* An Event on the host: kubectl describe bmh shows what repair did or why it left it alone. */
+/* What a report row and an Event are about. Borrowed. */
+struct subject {
+	const struct kinds_row *kind;
+	const char *version, *ns, *name, *uid, *rv, *state, *error;
+};
+
+static struct subject
+host_subject(const struct work *w, const struct repair_host *h)
+{
+	struct subject s = { w->kind, w->version, h->ns, h->name, h->uid, h->rv, h->state,
+		h->error_type };
+
+	return s;
+}
+
+/* An Event on the object: kubectl describe shows what repair did or why it left it alone. */
 static void
-post_event(struct runner *r, struct hostrun *hr, const struct outcome *oc)
+post_event(struct runner *r, struct kube_conn *c, const struct subject *sub,
+    unsigned long *calls, const struct outcome *oc)
 {
 	const struct repair_outcome_info *info = repair_outcome_info(oc->how);
-	char path[512], note[KEVENT_NOTE_MAX + 1], e[600], *body;
+	char path[512], note[KEVENT_NOTE_MAX + 1], e[600], apiv[160], *body;
 	struct kevent ev = {
-		.api_version = "metal3.io/v1alpha1", .kind = "BareMetalHost", .ns = hr->h->ns,
-		.name = hr->h->name, .regarding_uid = hr->h->uid, .regarding_rv = hr->h->rv,
+		.api_version = apiv, .kind = sub->kind->kind, .ns = sub->ns,
+		.name = sub->name, .regarding_uid = sub->uid, .regarding_rv = sub->rv,
 		.instance = r->o->instance ? r->o->instance : "bmhguard",
 		.action = r->o->apply ? "Repair" : "PlanRepair", .reason = info->reason,
 		.type = info->type, .note = note, .now_us = kevent_now_us(),
 	};
 	enum kube_rc rc;
 
-	if (info->reason == NULL || hr->h->ns == NULL || hr->h->name == NULL)
+	if (info->reason == NULL || sub->ns == NULL || sub->name == NULL)
 		return;
+	snprintf(apiv, sizeof(apiv), "%s/%s", sub->kind->group, sub->version);
 	snprintf(note, sizeof(note), "bmhguard repair: %s%s%s", info->result, *oc->detail ?
 	    ": " : "", oc->detail);
-	kevent_path(hr->h->ns, path, sizeof(path));
+	kevent_path(sub->ns, path, sizeof(path));
 	if ((body = kevent_body(&ev)) == NULL)
 		rc = KUBE_NOMEM;
 	else
-		rc = kube_request(hr->c, "POST", path, body, "application/json", NULL, NULL, e,
+		rc = kube_request(c, "POST", path, body, "application/json", NULL, NULL, e,
 		    sizeof(e));
-	hr->calls += body != NULL;
+	*calls += body != NULL;
 	free(body);
 	pthread_mutex_lock(&r->mu);
 	if (rc == KUBE_OK)
 		r->sum->events++;
 	else if (r->sum->events_failed++ == 0)
-		fprintf(stderr, "bmhguard repair: could not post an Event on %s/%s: %s\n",
-		    hr->h->ns, hr->h->name, rc == KUBE_NOMEM ? "out of memory" : e);
+		fprintf(stderr, "bmhguard repair: could not post an Event on %s %s/%s: %s\n",
+		    sub->kind->kind, sub->ns, sub->name, rc == KUBE_NOMEM ? "out of memory" : e);
 	pthread_mutex_unlock(&r->mu);
 }
 
 static void
-report(struct runner *r, const struct repair_host *h, const struct hostrun *hr,
+report(struct runner *r, const struct subject *sub, const struct hostrun *hr,
     const struct outcome *oc)
 {
 	const struct repair_outcome_info *info = repair_outcome_info(oc->how);
 	struct repair_summary *s = r->sum;
 	struct repair_result res = {
-		.ns = h->ns ? h->ns : "", .name = h->name ? h->name : "",
-		.state = h->state ? h->state : "", .error = h->error_type ? h->error_type : "",
+		.kind = sub->kind, .ns = sub->ns ? sub->ns : "", .name = sub->name ? sub->name : "",
+		.state = sub->state ? sub->state : "", .error = sub->error ? sub->error : "",
 		.action = repair_action_str(oc->action), .outcome = oc->how, .result = info->result,
 		.detail = oc->detail, .failed = info->exit_failed, .calls_made = hr->calls,
 		.calls = oc->calls_planned, .ncalls = oc->ncalls,
 	};
 
 	pthread_mutex_lock(&r->mu);
-	s->hosts++;
+	if (is_host(sub->kind))
+		s->hosts++;
+	else
+		s->objects++;
 	s->outcome[oc->how]++;
 	s->calls += hr->calls;
 	s->writes += hr->writes;
 	s->conflicts += hr->conflicts;
-	if (oc->how == REPAIR_OUT_REPAIRED)
+	if (oc->how == REPAIR_OUT_REPAIRED && is_host(sub->kind))
 		s->repair_calls += hr->calls;
 	if (oc->under_other_pause && oc->how >= REPAIR_OUT_REPAIRED &&
 	    oc->how <= REPAIR_OUT_RESUMED)
@@ -692,33 +834,16 @@ report(struct runner *r, const struct repair_host *h, const struct hostrun *hr,
 		r->o->report(&res, r->o->report_ud);
 	if (r->o->progress != NULL)
 		r->o->progress(r->done, r->seen, r->total, r->o->report_ud);
+	if (r->done == r->seen)
+		pthread_cond_broadcast(&r->idle);
 	pthread_mutex_unlock(&r->mu);
 }
 
 static void
 wait_add(struct runner *r, const struct repair_host *h)
 {
-	struct waiting *w;
-
 	pthread_mutex_lock(&r->mu);
-	if (r->nwait == r->capwait) {
-		size_t ncap = r->capwait ? r->capwait * 2 : 64;
-
-		if ((w = realloc(r->wait, ncap * sizeof(*w))) == NULL)
-			goto out;
-		r->wait = w;
-		r->capwait = ncap;
-	}
-	w = &r->wait[r->nwait];
-	w->ns = strdup(h->ns);
-	w->name = strdup(h->name);
-	if (w->ns == NULL || w->name == NULL) {
-		free(w->ns);
-		free(w->name);
-		goto out;
-	}
-	r->nwait++;
-out:
+	(void)names_add(&r->wait, &r->nwait, &r->capwait, h->ns, h->name);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -729,6 +854,7 @@ process(struct runner *r, struct kube_conn *c, struct work *w)
 	struct repair_host *h = &w->h;
 	struct hostrun hr;
 	struct outcome oc;
+	struct subject sub;
 	char err[600] = "";
 	int had_error, wait_for = 0;
 
@@ -754,21 +880,444 @@ process(struct runner *r, struct kube_conn *c, struct work *w)
 				h->name = name;
 			}
 			outcome_set(&oc, REPAIR_OUT_FAILED, "%s", err);
-			report(r, h, &hr, &oc);
+			sub = host_subject(w, h);
+			report(r, &sub, &hr, &oc);
 			return;
 		}
 	}
 	had_error = str_eq(h->error_type, REPAIR_REGISTRATION_ERROR);
 	repair_host_loop(r, &hr, &oc, &wait_for);
+	sub = host_subject(w, h);
 	if (o->events)
-		post_event(r, &hr, &oc);
-	report(r, h, &hr, &oc);
+		post_event(r, c, &sub, &hr.calls, &oc);
+	report(r, &sub, &hr, &oc);
 	/* Only hosts this run repaired and left unpaused: the operator clears nothing while paused. */
 	if (had_error && wait_for && o->wait_ms > 0 &&
 	    (oc.how == REPAIR_OUT_REPAIRED || oc.how == REPAIR_OUT_RESUMED))
 		wait_add(r, h);
 	free_calls(oc.calls_planned, oc.ncalls);
 	free(hr.status_written);
+}
+
+/* ---------------------------------------------------------------- another kind's object */
+
+/* One object of another kind, and for a kind its host's pause holds, that host. */
+struct objrun {
+	struct hostrun hr;	/* counters, deadline and backoff; hr.h is the host */
+	struct repair_host host;
+	enum repair_obj_host where;
+	const struct kinds_row *k;
+	const char *version;
+	struct json_object *obj;	/* as last read or written, owned */
+	const char *ns, *name;	/* the object's, as first seen (owned by the work item) */
+	int paused;		/* this run put our pause on the host */
+	int release;		/* our pause comes off the host when safe: this run put it on, or
+				 * a plan with the unpause step ran (another kind's run leaves it to
+				 * the host's own repair) */
+};
+
+static void
+obj_path(const struct objrun *x, int status, char *out, size_t outlen)
+{
+	repair_obj_path(x->k, x->version, x->ns, x->name, status, out, outlen);
+}
+
+/* Replace x->obj with the object in body (a GET or PATCH answer). */
+static enum kube_rc
+obj_take(struct objrun *x, char *body, char *err, size_t errlen)
+{
+	struct json_object *o = json_tokener_parse(body);
+	struct repair_obj_meta m;
+
+	free(body);
+	if (o != NULL)
+		repair_obj_meta(o, &m);
+	if (o == NULL || !json_object_is_type(o, json_type_object) || m.rv == NULL ||
+	    !str_eq(m.name, x->name)) {
+		json_object_put(o);
+		snprintf(err, errlen, "answer is not the %s '%s'", x->k->kind, x->name);
+		return KUBE_API_ERROR;
+	}
+	json_object_put(x->obj);
+	x->obj = o;
+	return KUBE_OK;
+}
+
+static enum kube_rc
+obj_fetch(struct objrun *x, char *err, size_t errlen)
+{
+	char path[600], *body = NULL;
+	enum kube_rc rc;
+
+	obj_path(x, 0, path, sizeof(path));
+	rc = kube_request(x->hr.c, "GET", path, NULL, NULL, &body, NULL, err, errlen);
+	x->hr.calls++;
+	return rc == KUBE_OK ? obj_take(x, body, err, errlen) : rc;
+}
+
+static enum kube_rc
+obj_patch(struct objrun *x, const struct repair_obj_plan *plan, unsigned step, char *err,
+    size_t errlen)
+{
+	struct repair_obj_meta m;
+	char path[600], *body, *resp = NULL;
+	enum kube_rc rc;
+
+	repair_obj_meta(x->obj, &m);
+	obj_path(x, step == REPAIR_STEP_STATUS, path, sizeof(path));
+	if ((body = repair_obj_step_body(plan, step, m.rv)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return KUBE_NOMEM;
+	}
+	rc = kube_request(x->hr.c, "PATCH", path, body, MERGE_PATCH, &resp, NULL, err, errlen);
+	x->hr.calls++;
+	free(body);
+	if (rc != KUBE_OK)
+		return rc;
+	x->hr.writes++;
+	return obj_take(x, resp, err, errlen);
+}
+
+/* Read the host of the object's name: absent (404) is an answer too. */
+static enum kube_rc
+obj_host(struct objrun *x, char *err, size_t errlen)
+{
+	enum kube_rc rc = fetch(&x->hr, x->ns, x->name, err, errlen);
+
+	if (rc == KUBE_NOT_FOUND) {
+		repair_host_clear(&x->host);
+		x->where = REPAIR_OBJ_HOST_ABSENT;
+		return KUBE_OK;
+	}
+	if (rc == KUBE_OK)
+		x->where = REPAIR_OBJ_HOST_READ;
+	return rc;
+}
+
+/* Our pause comes off the host when nothing is half done: the object's urls in line (a
+ * firmware component flashed from one url and recorded from another would be flashed again), and
+ * the host as this run found it before pausing it (nobody reconciles a paused host, so only
+ * another writer moves it into a transient state), or, for a pause found on it, settled.
+ * Returns 0 (removed, or not ours to remove), or -1 with why (kept). */
+static int
+obj_release(struct objrun *x, char *why, size_t whylen)
+{
+	const struct repair_plan unpause = { .action = REPAIR_RESUME, .steps = REPAIR_STEP_UNPAUSE };
+	char e[600] = "";
+	int i;
+
+	for (i = 0; x->release && i < UNPAUSE_TRIES; i++) {
+		if (x->where != REPAIR_OBJ_HOST_READ || !ours(x->host.pause))
+			return 0;
+		if (repair_obj_half_done(x->hr.rules, x->k, x->obj)) {
+			snprintf(why, whylen, "a component's spec and status urls differ: our pause "
+			    "(" REPAIR_PAUSE_VALUE ") stays on host %s until they match", x->name);
+			return -1;
+		}
+		if (!x->paused && !repair_host_settled(x->hr.rules, &x->host))
+			return 0;	/* the host's own repair is under way: it removes it */
+		if (x->paused && repair_state_transient(x->host.state)) {
+			snprintf(why, whylen, "host %s was moved to state '%s' while paused: our pause "
+			    "(" REPAIR_PAUSE_VALUE ") left in place: unpausing could release it",
+			    x->name, x->host.state);
+			return -1;
+		}
+		switch (patch_step(&x->hr, &unpause, REPAIR_STEP_UNPAUSE, e, sizeof(e))) {
+		case KUBE_OK:
+			x->paused = 0;
+			return 0;
+		case KUBE_CONFLICT:
+			if (obj_host(x, e, sizeof(e)) != KUBE_OK)
+				i = UNPAUSE_TRIES;
+			continue;
+		default:
+			i = UNPAUSE_TRIES;
+			break;
+		}
+	}
+	if (!x->release)
+		return 0;
+	snprintf(why, whylen, "our pause (" REPAIR_PAUSE_VALUE ") could not be removed from host "
+	    "%s (%s): the next run resumes it", x->name, e);
+	return -1;
+}
+
+/* Run the plan's steps; a conflict or a read-back with work left asks for a re-plan. */
+static enum kube_rc
+obj_execute(struct objrun *x, const struct repair_obj_plan *plan, char *err, size_t errlen)
+{
+	const struct repair_plan pause = { .action = REPAIR_FULL, .steps = REPAIR_STEP_PAUSE };
+	struct repair_obj_plan again;
+	enum kube_rc rc;
+	size_t i;
+
+	for (i = 0; i < REPAIR_NSTEPS; i++) {
+		unsigned step = repair_step_order[i];
+
+		if (!(plan->steps & step) || step == REPAIR_STEP_UNPAUSE)
+			continue;	/* the pause comes off in obj_release, once it is safe */
+		if (step == REPAIR_STEP_PAUSE) {
+			if ((rc = patch_step(&x->hr, &pause, step, err, errlen)) != KUBE_OK)
+				return rc;
+			x->paused = x->release = 1;
+			continue;
+		}
+		if (step == REPAIR_STEP_READBACK) {
+			if ((rc = obj_fetch(x, err, errlen)) != KUBE_OK)
+				return rc;
+			if (repair_obj_plan(x->hr.rules, x->k, x->obj, x->where, &x->host, &again) < 0)
+				return KUBE_NOMEM;
+			rc = again.spec != NULL || again.status != NULL ? READBACK_MISMATCH : KUBE_OK;
+			repair_obj_plan_clear(&again);
+			if (rc != KUBE_OK) {
+				snprintf(err, errlen, "read back: urls still to change");
+				return rc;
+			}
+			continue;
+		}
+		if ((rc = obj_patch(x, plan, step, err, errlen)) != KUBE_OK)
+			return rc;
+	}
+	return KUBE_OK;
+}
+
+/* The calls a dry run would make. */
+static struct repair_call *
+obj_calls(const struct objrun *x, const struct repair_obj_plan *plan, size_t *n)
+{
+	const struct repair_plan pp = { .action = REPAIR_FULL, .steps = plan->steps };
+	struct repair_call *calls = calloc(REPAIR_NSTEPS, sizeof(*calls));
+	struct repair_obj_meta m;
+	size_t i;
+
+	*n = 0;
+	if (calls == NULL)
+		return NULL;
+	repair_obj_meta(x->obj, &m);
+	for (i = 0; i < REPAIR_NSTEPS; i++) {
+		unsigned step = repair_step_order[i];
+		struct repair_call *c = &calls[*n];
+
+		if (!(plan->steps & step))
+			continue;
+		c->method = step == REPAIR_STEP_READBACK ? "GET" : "PATCH";
+		if (step == REPAIR_STEP_PAUSE || step == REPAIR_STEP_UNPAUSE) {
+			repair_host_path(x->ns, x->name, c->path, sizeof(c->path));
+			c->body = repair_step_body(&pp, step, step == REPAIR_STEP_PAUSE ?
+			    x->host.rv : NULL);
+		} else {
+			obj_path(x, step == REPAIR_STEP_STATUS, c->path, sizeof(c->path));
+			if (step != REPAIR_STEP_READBACK)
+				c->body = repair_obj_step_body(plan, step, *n == 0 ||
+				    (*n == 1 && (plan->steps & REPAIR_STEP_PAUSE)) ? m.rv : NULL);
+		}
+		(*n)++;
+	}
+	return calls;
+}
+
+/* A write failed for good: what is left behind decides whether our pause comes off. */
+static void
+obj_abandon(struct objrun *x, struct outcome *oc, const char *why)
+{
+	char e[600] = "", kept[800];
+
+	if (x->hr.writes == 0 && !x->paused) {
+		outcome_set(oc, REPAIR_OUT_FAILED, "%s", why);
+		return;
+	}
+	if (obj_fetch(x, e, sizeof(e)) != KUBE_OK || (x->where == REPAIR_OBJ_HOST_READ &&
+	    obj_host(x, e, sizeof(e)) != KUBE_OK)) {
+		outcome_set(oc, x->paused ? REPAIR_OUT_NEEDS_HUMAN : REPAIR_OUT_FAILED, "%s; could "
+		    "not read it again (%s)%s", why, e, x->paused ? ": our pause (" REPAIR_PAUSE_VALUE
+		    ") left on its host; the next run resumes from it" : "");
+		return;
+	}
+	if (obj_release(x, kept, sizeof(kept)) < 0) {
+		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s; %s", why, kept);
+		return;
+	}
+	outcome_set(oc, REPAIR_OUT_FAILED, "%s", why);
+}
+
+/* Plan, and with --apply repair, one object until it is done, left alone or failed. */
+static void
+obj_loop(struct runner *r, struct objrun *x, struct outcome *oc)
+{
+	const struct repair_opts *o = r->o;
+	struct repair_obj_plan plan;
+	enum repair_action done = REPAIR_NONE;
+	char err[600] = "", why[800];
+	unsigned long writes;
+	enum kube_rc rc;
+
+	memset(&plan, 0, sizeof(plan));
+	for (;;) {
+		repair_obj_plan_clear(&plan);
+		if (repair_obj_plan(&o->rules, x->k, x->obj, x->where, &x->host, &plan) < 0) {
+			outcome_set(oc, REPAIR_OUT_FAILED, "out of memory");
+			break;
+		}
+		if (plan.needs_host) {
+			if ((rc = obj_host(x, err, sizeof(err))) != KUBE_OK) {
+				outcome_set(oc, REPAIR_OUT_FAILED, "reading its host: %s", err);
+				break;
+			}
+			continue;	/* where is known now: the plan does not ask again */
+		}
+		oc->action = plan.action;
+		oc->under_other_pause = plan.under_other_pause;
+		if (plan.action == REPAIR_NONE && done != REPAIR_NONE) {
+			oc->action = done;
+			outcome_set(oc, done_outcome(done), "finished; %lu re-plans after conflicts",
+			    x->hr.conflicts);
+			break;
+		}
+		if (plan.action == REPAIR_NONE || plan.action == REPAIR_LEAVE) {
+			outcome_set(oc, plan.action == REPAIR_NONE ? REPAIR_OUT_OK : plan.leave, "%s",
+			    plan.reason);
+			break;
+		}
+		if (!o->apply) {
+			oc->calls_planned = obj_calls(x, &plan, &oc->ncalls);
+			outcome_set(oc, REPAIR_OUT_PLANNED, "%s", plan.reason);
+			break;
+		}
+		writes = x->hr.writes;
+		if (plan.steps & REPAIR_STEP_UNPAUSE)
+			x->release = 1;
+		rc = obj_execute(x, &plan, err, sizeof(err));
+		if (x->hr.writes > writes)
+			done = stronger(done, plan.action);
+		if (rc == KUBE_OK) {
+			outcome_set(oc, done_outcome(done != REPAIR_NONE ? done : plan.action), "%s",
+			    plan.reason);
+			break;
+		}
+		if (rc != KUBE_CONFLICT && rc != READBACK_MISMATCH) {
+			obj_abandon(x, oc, rc == KUBE_NOT_FOUND ? "object disappeared" : err);
+			repair_obj_plan_clear(&plan);
+			return;
+		}
+		x->hr.conflicts++;
+		if (now_ms() >= x->hr.deadline) {
+			snprintf(why, sizeof(why), "still conflicting after %.0fs (%lu re-reads): %s",
+			    (double)o->host_deadline_ms / 1000.0, x->hr.conflicts, err);
+			obj_abandon(x, oc, why);
+			repair_obj_plan_clear(&plan);
+			return;
+		}
+		backoff(&x->hr);
+		if ((rc = obj_fetch(x, err, sizeof(err))) != KUBE_OK ||
+		    (x->where == REPAIR_OBJ_HOST_READ && (rc = obj_host(x, err, sizeof(err))) !=
+		    KUBE_OK)) {
+			obj_abandon(x, oc, rc == KUBE_NOT_FOUND ? "object disappeared" : err);
+			repair_obj_plan_clear(&plan);
+			return;
+		}
+	}
+	repair_obj_plan_clear(&plan);
+	if (o->apply && obj_release(x, why, sizeof(why)) < 0)
+		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s", why);
+}
+
+/* Whether a host found under our pause has its firmware repair half done: this run's firmware
+ * run left it so, or its HostFirmwareComponents says so now. Unknown counts as half done. */
+static int
+firmware_holds(struct runner *r, struct hostrun *hr)
+{
+	struct objrun x;
+	char e[600];
+	size_t i;
+	int held = 0;
+	enum kube_rc rc;
+
+	pthread_mutex_lock(&r->mu);
+	for (i = 0; i < r->nfw_held && !held; i++)
+		held = str_eq(r->fw_held[i].ns, hr->h->ns) && str_eq(r->fw_held[i].name, hr->h->name);
+	pthread_mutex_unlock(&r->mu);
+	if (held || r->fw == NULL)
+		return held;
+	memset(&x, 0, sizeof(x));
+	x.hr.c = hr->c;
+	x.k = r->fw;
+	x.version = r->fw_version;
+	x.ns = hr->h->ns;
+	x.name = hr->h->name;
+	rc = obj_fetch(&x, e, sizeof(e));
+	hr->calls += x.hr.calls;
+	held = rc == KUBE_NOT_FOUND ? 0 : rc != KUBE_OK ? 1 :
+	    repair_obj_half_done(hr->rules, x.k, x.obj);
+	json_object_put(x.obj);
+	return held;
+}
+
+static void
+fw_hold(struct runner *r, const struct objrun *x)
+{
+	pthread_mutex_lock(&r->mu);
+	(void)names_add(&r->fw_held, &r->nfw_held, &r->capfw_held, x->ns, x->name);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void
+process_obj(struct runner *r, struct kube_conn *c, struct work *w)
+{
+	const struct repair_opts *o = r->o;
+	struct objrun x;
+	struct outcome oc;
+	struct repair_obj_meta m;
+	struct subject sub;
+	char err[600] = "";
+
+	memset(&x, 0, sizeof(x));
+	memset(&oc, 0, sizeof(oc));
+	x.hr.rules = &o->rules;
+	x.hr.c = c;
+	x.hr.h = &x.host;
+	x.hr.deadline = now_ms() + o->host_deadline_ms;
+	x.hr.seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)w;
+	x.k = w->kind;
+	x.version = w->version;
+	x.obj = w->obj;
+	w->obj = NULL;
+	if (x.obj != NULL) {
+		repair_obj_meta(x.obj, &m);
+		x.ns = m.ns;
+		x.name = m.name;
+	} else {
+		x.ns = w->h.ns;
+		x.name = w->h.name;
+	}
+	/* the names outlive every re-read: keep them in the work item */
+	if ((x.ns != w->h.ns && (w->h.ns = strdup(x.ns)) == NULL) ||
+	    (x.name != w->h.name && (w->h.name = strdup(x.name)) == NULL)) {
+		outcome_set(&oc, REPAIR_OUT_FAILED, "out of memory");
+	} else {
+		x.ns = w->h.ns;
+		x.name = w->h.name;
+		if (x.obj == NULL && obj_fetch(&x, err, sizeof(err)) != KUBE_OK)
+			outcome_set(&oc, REPAIR_OUT_FAILED, "%s", err);
+		else
+			obj_loop(r, &x, &oc);
+	}
+	if (x.obj != NULL)
+		repair_obj_meta(x.obj, &m);
+	else
+		memset(&m, 0, sizeof(m));
+	sub = (struct subject){ x.k, x.version, x.ns, x.name, m.uid, m.rv,
+		NULL, NULL };
+	if (o->events && x.obj != NULL)
+		post_event(r, c, &sub, &x.hr.calls, &oc);
+	/* a firmware repair left half done (or not known) keeps its host's pause on, here and in
+	 * the hosts' run that follows */
+	if (x.k == r->fw && x.where == REPAIR_OBJ_HOST_READ && ours(x.host.pause) &&
+	    (x.obj == NULL || repair_obj_half_done(&o->rules, x.k, x.obj)))
+		fw_hold(r, &x);
+	report(r, &sub, &x.hr, &oc);
+	free_calls(oc.calls_planned, oc.ncalls);
+	json_object_put(x.obj);
+	repair_host_clear(&x.host);
 }
 
 struct worker_arg {
@@ -785,27 +1334,49 @@ worker(void *arg)
 	struct work *w;
 
 	while ((w = queue_pop(wa->r)) != NULL) {
-		process(wa->r, wa->c, w);
-		repair_host_clear(&w->h);
-		free(w);
+		if (is_host(w->kind))
+			process(wa->r, wa->c, w);
+		else
+			process_obj(wa->r, wa->c, w);
+		work_free(w);
 	}
 	return NULL;
 }
 
 /* ---------------------------------------------------------------- selection */
 
+/* The kind being listed or named, and the version it is served as. */
+struct listing {
+	const struct kinds_row *kind;
+	const char *version;
+};
+
 static int
-push_host(struct runner *r, struct json_object *item, char *err, size_t errlen)
+push_item(struct runner *r, const struct listing *l, struct json_object *item, char *err,
+    size_t errlen)
 {
 	struct work *w = calloc(1, sizeof(*w));
+	struct repair_obj_meta m;
 
 	if (w == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (repair_host_from_json(item, &w->h, err, errlen) < 0) {
-		free(w);
-		return -1;
+	w->kind = l->kind;
+	w->version = l->version;
+	if (is_host(l->kind)) {
+		if (repair_host_from_json(item, &w->h, err, errlen) < 0) {
+			free(w);
+			return -1;
+		}
+	} else {
+		repair_obj_meta(item, &m);
+		if (!json_object_is_type(item, json_type_object) || m.name == NULL || m.rv == NULL) {
+			snprintf(err, errlen, "object without metadata.name or metadata.resourceVersion");
+			free(w);
+			return -1;
+		}
+		w->obj = json_object_get(item);
 	}
 	queue_push(r, w);
 	return 0;
@@ -836,10 +1407,11 @@ host_key(struct json_object *item)
 	return k;
 }
 
-/* Hand one page's hosts to the workers; with *last_key set (a list restarted after its continue
- * token expired), hosts up to and including that key were handled already. */
+/* Hand one page's objects to the workers; with *last_key set (a list restarted after its
+ * continue token expired), objects up to and including that key were handled already. */
 static int
-push_page(struct runner *r, struct json_object *items, char **last_key, char *err, size_t errlen)
+push_page(struct runner *r, const struct listing *l, struct json_object *items, char **last_key,
+    char *err, size_t errlen)
 {
 	size_t i, n = json_object_array_length(items);
 	char e[600];
@@ -856,8 +1428,8 @@ push_page(struct runner *r, struct json_object *items, char **last_key, char *er
 			free(k);
 			continue;
 		}
-		if (push_host(r, item, e, sizeof(e)) < 0) {
-			snprintf(err, errlen, "listing hosts: %s", e);
+		if (push_item(r, l, item, e, sizeof(e)) < 0) {
+			snprintf(err, errlen, "listing %s: %s", l->kind->plural, e);
 			free(k);
 			return -1;
 		}
@@ -867,11 +1439,12 @@ push_page(struct runner *r, struct json_object *items, char **last_key, char *er
 	return 0;
 }
 
-/* Page through the selection, handing hosts to the workers as each page arrives. Workers may
+/* Page through the selection, handing objects to the workers as each page arrives. Workers may
  * be slow on a large fleet: when the continue token expires (410), the list starts again and
  * skips what it handed out already. */
 static int
-list_hosts(struct runner *r, struct kube_conn *c, char *err, size_t errlen)
+list_kind(struct runner *r, struct kube_conn *c, const struct listing *l, char *err,
+    size_t errlen)
 {
 	const struct repair_opts *o = r->o;
 	char *cont = NULL, *prev = NULL, *sel = NULL, *path = NULL, *body = NULL, *last_key = NULL;
@@ -889,15 +1462,16 @@ list_hosts(struct runner *r, struct kube_conn *c, char *err, size_t errlen)
 		size_t n;
 
 		if (++pages > LIST_PAGES_MAX) {
-			snprintf(err, errlen, "listing hosts: more than %d pages: the API server keeps "
-			    "answering with more", LIST_PAGES_MAX);
+			snprintf(err, errlen, "listing %s: more than %d pages: the API server keeps "
+			    "answering with more", l->kind->plural, LIST_PAGES_MAX);
 			goto out;
 		}
 		if (cont != NULL && (ec = kube_escape(c, cont)) == NULL)
 			goto oom;
 		free(path);
-		if (asprintf(&path, "%s%s%s/baremetalhosts?limit=%d%s%s%s%s", API_PREFIX,
-		    o->ns ? "/namespaces/" : "", o->ns ? o->ns : "", REPAIR_PAGE_SIZE,
+		if (asprintf(&path, "/apis/%s/%s%s%s/%s?limit=%d%s%s%s%s", l->kind->group,
+		    l->version, o->ns ? "/namespaces/" : "", o->ns ? o->ns : "", l->kind->plural,
+		    REPAIR_PAGE_SIZE,
 		    sel ? "&labelSelector=" : "", sel ? sel : "", ec ? "&continue=" : "",
 		    ec ? ec : "") < 0) {
 			path = NULL;
@@ -917,7 +1491,7 @@ list_hosts(struct runner *r, struct kube_conn *c, char *err, size_t errlen)
 			continue;
 		}
 		if (krc != KUBE_OK) {
-			snprintf(err, errlen, "listing hosts: %s", e);
+			snprintf(err, errlen, "listing %s: %s", l->kind->plural, e);
 			goto out;
 		}
 		page = json_tokener_parse(body);
@@ -926,17 +1500,17 @@ list_hosts(struct runner *r, struct kube_conn *c, char *err, size_t errlen)
 		items = jget(page, "items", NULL);
 		if (page == NULL || items == NULL || !json_object_is_type(items, json_type_array)) {
 			json_object_put(page);
-			snprintf(err, errlen, "listing hosts: answer is not a list");
+			snprintf(err, errlen, "listing %s: answer is not a list", l->kind->plural);
 			goto out;
 		}
 		n = json_object_array_length(items);
 		if (first && (v = jget(page, "metadata", "remainingItemCount")) != NULL) {
 			pthread_mutex_lock(&r->mu);
-			r->total = (long)(n + (size_t)json_object_get_int64(v));
+			r->total = (long)(r->seen + n + (size_t)json_object_get_int64(v));
 			pthread_mutex_unlock(&r->mu);
 		} else if (first && jget(page, "metadata", "continue") == NULL) {
 			pthread_mutex_lock(&r->mu);
-			r->total = (long)n;
+			r->total = (long)(r->seen + n);
 			pthread_mutex_unlock(&r->mu);
 		}
 		first = 0;
@@ -951,11 +1525,11 @@ list_hosts(struct runner *r, struct kube_conn *c, char *err, size_t errlen)
 		}
 		if (cont != NULL && prev != NULL && strcmp(cont, prev) == 0) {
 			json_object_put(page);
-			snprintf(err, errlen, "listing hosts: the API server answered the same continue "
-			    "token twice");
+			snprintf(err, errlen, "listing %s: the API server answered the same continue "
+			    "token twice", l->kind->plural);
 			goto out;
 		}
-		if (push_page(r, items, &last_key, err, errlen) < 0) {
+		if (push_page(r, l, items, &last_key, err, errlen) < 0) {
 			json_object_put(page);
 			goto out;
 		}
@@ -981,10 +1555,13 @@ out:
 }
 
 static int
-push_names(struct runner *r, char *err, size_t errlen)
+push_names(struct runner *r, const struct listing *l, char *err, size_t errlen)
 {
 	int i;
 
+	pthread_mutex_lock(&r->mu);
+	r->total = (long)r->seen + r->o->nnames;
+	pthread_mutex_unlock(&r->mu);
 	for (i = 0; i < r->o->nnames; i++) {
 		struct work *w = calloc(1, sizeof(*w));
 
@@ -996,13 +1573,156 @@ push_names(struct runner *r, char *err, size_t errlen)
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
+		w->kind = l->kind;
+		w->version = l->version;
 		w->need_get = 1;
 		queue_push(r, w);
 	}
-	pthread_mutex_lock(&r->mu);
-	r->total = r->o->nnames;
-	pthread_mutex_unlock(&r->mu);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- which kinds the cluster serves */
+
+#define DISCOVERY_MAX 8
+
+/* One group/version's discovery document, read once a run. */
+struct discovered {
+	char gv[160];
+	struct json_object *doc;	/* APIResourceList, owned; NULL: 404, not served */
+};
+
+struct discovery {
+	struct discovered d[DISCOVERY_MAX];
+	size_t n;
+	unsigned long calls;
+};
+
+static void
+discovery_clear(struct discovery *dc)
+{
+	size_t i;
+
+	for (i = 0; i < dc->n; i++)
+		json_object_put(dc->d[i].doc);
+	dc->n = 0;
+}
+
+/* *version: the first of k's versions the cluster serves k as; NULL when none. Returns 0, or -1
+ * with err when discovery itself failed. */
+static int
+served_version(struct kube_conn *c, struct discovery *dc, const struct kinds_row *k,
+    const char **version, char *err, size_t errlen)
+{
+	size_t v, i, j;
+
+	*version = NULL;
+	for (v = 0; v < sizeof(k->versions) / sizeof(k->versions[0]) && k->versions[v]; v++) {
+		struct json_object *res;
+		char gv[160], path[200], e[600], *body = NULL;
+		enum kube_rc rc;
+
+		snprintf(gv, sizeof(gv), "%s/%s", k->group, k->versions[v]);
+		for (i = 0; i < dc->n && strcmp(dc->d[i].gv, gv) != 0; i++)
+			;
+		if (i == dc->n) {
+			if (dc->n == DISCOVERY_MAX) {
+				snprintf(err, errlen, "discovery: too many API versions");
+				return -1;
+			}
+			snprintf(path, sizeof(path), "/apis/%s", gv);
+			rc = kube_request(c, "GET", path, NULL, NULL, &body, NULL, e, sizeof(e));
+			dc->calls++;
+			if (rc != KUBE_OK && rc != KUBE_NOT_FOUND) {
+				snprintf(err, errlen, "finding what %s serves (GET %s): %s", gv, path, e);
+				return -1;
+			}
+			snprintf(dc->d[i].gv, sizeof(dc->d[i].gv), "%s", gv);
+			dc->d[i].doc = rc == KUBE_OK ? json_tokener_parse(body) : NULL;
+			free(body);
+			dc->n++;
+		}
+		res = jget(dc->d[i].doc, "resources", NULL);
+		for (j = 0; res != NULL && json_object_is_type(res, json_type_array) &&
+		    j < json_object_array_length(res); j++) {
+			struct json_object *name = jget(json_object_array_get_idx(res, j), "name", NULL);
+
+			if (name != NULL && str_eq(json_object_get_string(name), k->plural)) {
+				*version = k->versions[v];
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The kinds this run covers, each with the version it is served as: the other kinds first,
+ * hosts last. A kind the cluster does not serve is an error when asked for by name, and noted
+ * and skipped in the default selection. Returns the count, or -1 with err. */
+static int
+plan_kinds(struct runner *r, struct kube_conn *c, struct listing *out, size_t cap, char *err,
+    size_t errlen)
+{
+	const struct repair_opts *o = r->o;
+	const struct kinds_row *rows;
+	const struct kinds_row *missing[8];
+	struct discovery dc;
+	size_t nrows, i, pass, n = 0;
+	int rc = 0;
+
+	memset(&dc, 0, sizeof(dc));
+	rows = kinds_rows(&nrows);
+	for (pass = 0; pass < 2 && rc == 0; pass++) {
+		for (i = 0; i < nrows && rc == 0; i++) {
+			const struct kinds_row *k = &rows[i];
+			const char *version = k->versions[0];
+
+			if (is_host(k) != (pass == 1) || !covers(o, k->kind) || n == cap)
+				continue;
+			/* hosts alone, by name: served as ever (the list says if not) */
+			if ((o->kinds == NULL || o->nkinds > 1 || !is_host(k)) &&
+			    (rc = served_version(c, &dc, k, &version, err, errlen)) < 0)
+				break;
+			if (version == NULL && o->kinds != NULL) {
+				snprintf(err, errlen, "the cluster does not serve %s.%s (is its "
+				    "CustomResourceDefinition installed?)", k->plural, k->group);
+				rc = -1;
+				break;
+			}
+			if (version == NULL) {
+				missing[r->sum->kinds_not_served++] = k;
+				continue;
+			}
+			out[n].kind = k;
+			out[n].version = version;
+			if (strcmp(k->kind, "HostFirmwareComponents") == 0) {
+				r->fw = k;
+				r->fw_version = version;
+			}
+			n++;
+		}
+	}
+	/* Hosts not covered: their firmware is still checked before a pause comes off. */
+	for (i = 0; rc == 0 && r->fw == NULL && o->apply && i < nrows; i++) {
+		const char *version;
+
+		if (strcmp(rows[i].kind, "HostFirmwareComponents") == 0 && covers(o, "BareMetalHost") &&
+		    (rc = served_version(c, &dc, &rows[i], &version, err, errlen)) == 0 &&
+		    version != NULL) {
+			r->fw = &rows[i];
+			r->fw_version = version;
+		}
+	}
+	r->sum->calls += dc.calls;
+	discovery_clear(&dc);
+	if (rc == 0 && n == 0 && r->sum->kinds_not_served > 0) {
+		snprintf(err, errlen, "the cluster serves none of the Metal3 kinds (no "
+		    "CustomResourceDefinition for baremetalhosts.metal3.io): is this the right cluster?");
+		rc = -1;
+	}
+	for (i = 0; rc == 0 && i < r->sum->kinds_not_served; i++)
+		fprintf(stderr, "bmhguard repair: %s.%s is not served by this cluster (no "
+		    "CustomResourceDefinition): skipped\n", missing[i]->plural, missing[i]->group);
+	return rc < 0 ? -1 : (int)n;
 }
 
 /* ---------------------------------------------------------------- waiting */
@@ -1087,7 +1807,9 @@ repair_run(struct kube_client *k, const struct repair_opts *opts, struct repair_
 	struct worker_arg *wa = NULL;
 	struct kube_conn *lc = NULL;
 	struct repair_opts o = *opts;
-	int i, n, rc = -1;
+	struct listing kinds[8];
+	const struct kinds_row *served[8];
+	int i, n = 0, nk, rc = -1;
 
 	memset(sum, 0, sizeof(*sum));
 	memset(&r, 0, sizeof(r));
@@ -1096,11 +1818,9 @@ repair_run(struct kube_client *k, const struct repair_opts *opts, struct repair_
 	if (o.host_deadline_ms <= 0)
 		o.host_deadline_ms = REPAIR_DEFAULT_HOST_DEADLINE_MS;
 	if (o.nnames > 0 && o.ns == NULL) {
-		snprintf(err, errlen, "host names need a namespace");
+		snprintf(err, errlen, "object names need a namespace");
 		return -1;
 	}
-	if ((o.apply || o.events) && repair_check_access(k, &o, err, errlen) < 0)
-		return -1;
 	r.o = &o;
 	r.k = k;
 	r.sum = sum;
@@ -1108,13 +1828,23 @@ repair_run(struct kube_client *k, const struct repair_opts *opts, struct repair_
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.not_empty, NULL);
 	pthread_cond_init(&r.not_full, NULL);
+	pthread_cond_init(&r.idle, NULL);
+	if ((lc = kube_conn_new(k, err, errlen)) == NULL)
+		goto out;
+	if ((nk = plan_kinds(&r, lc, kinds, sizeof(kinds) / sizeof(kinds[0]), err, errlen)) < 0)
+		goto out;
+	for (i = 0; i < nk; i++)
+		served[i] = kinds[i].kind;
+	/* permissions for what is served and covered, nothing else */
+	o.kinds = served;
+	o.nkinds = (size_t)nk;
+	if ((o.apply || o.events) && repair_check_access(k, &o, err, errlen) < 0)
+		goto out;
 	n = o.concurrency;
 	if ((wa = calloc((size_t)n, sizeof(*wa))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if ((lc = kube_conn_new(k, err, errlen)) == NULL)
-		goto out;
 	for (i = 0; i < n; i++) {
 		wa[i].r = &r;
 		if ((wa[i].c = kube_conn_new(k, err, errlen)) == NULL)
@@ -1125,19 +1855,23 @@ repair_run(struct kube_client *k, const struct repair_opts *opts, struct repair_
 		}
 		wa[i].started = 1;
 	}
-	if (i == n)
-		rc = o.nnames > 0 ? push_names(&r, err, errlen) : list_hosts(&r, lc, err, errlen);
+	if (i == n) {
+		rc = 0;
+		for (i = 0; i < nk && rc == 0; i++) {
+			/* a firmware repair is done with, and its holds known, before hosts start */
+			if (is_host(kinds[i].kind))
+				wait_idle(&r);
+			rc = o.nnames > 0 ? push_names(&r, &kinds[i], err, errlen) :
+			    list_kind(&r, lc, &kinds[i], err, errlen);
+		}
+	}
 	queue_close(&r);
 	for (i = 0; i < n; i++)
 		if (wa[i].started)
 			pthread_join(wa[i].t, NULL);
 	/* Anything still queued (a worker failed to start) is dropped. */
-	while (r.qlen > 0) {
-		struct work *w = queue_pop(&r);
-
-		repair_host_clear(&w->h);
-		free(w);
-	}
+	while (r.qlen > 0)
+		work_free(queue_pop(&r));
 	if (r.nwait > 0)
 		wait_cleared(&r, lc);
 out:
@@ -1146,8 +1880,10 @@ out:
 			kube_conn_free(wa[i].c);
 	free(wa);
 	kube_conn_free(lc);
+	names_free(r.fw_held, r.nfw_held);
 	pthread_cond_destroy(&r.not_empty);
 	pthread_cond_destroy(&r.not_full);
+	pthread_cond_destroy(&r.idle);
 	pthread_mutex_destroy(&r.mu);
 	return rc;
 }

@@ -1,9 +1,10 @@
-/* repair.h - run the repair over a selection of BareMetalHosts: list, plan, write, report, wait. */
+/* repair.h - run the repair over a selection of Metal3 objects: find the kinds served, list, plan, write, report, wait. */
 #ifndef BMHGUARD_REPAIR_H
 #define BMHGUARD_REPAIR_H
 
 #include <stddef.h>
 
+#include "kinds.h"
 #include "kube.h"
 #include "repair_plan.h"
 
@@ -20,6 +21,7 @@ struct repair_call {
 /* One line of the report, handed to the callback (borrowed for the call's duration). */
 struct repair_result {
 	int waiting;		/* 1: a --wait outcome, not a repair outcome */
+	const struct kinds_row *kind;
 	const char *ns, *name, *state, *error;
 	const char *action;	/* repair_action_str, or "wait" */
 	enum repair_outcome outcome;
@@ -37,8 +39,13 @@ struct repair_opts {
 	struct repair_rules rules;
 	const char *ns;		/* NULL: all namespaces */
 	const char *selector;	/* label selector or NULL */
-	char **names;		/* hosts by name in ns (nnames > 0 needs ns) */
+	char **names;		/* objects by name in ns (nnames > 0 needs ns) */
 	int nnames;
+	/* The kinds to repair (rows of kinds_rows()). NULL: every kind; a kind the cluster does not
+	 * serve is noted once on stderr and skipped. Hosts come last: their pause is what keeps the
+	 * operator away from a firmware repair half done, so they are unpaused after it. */
+	const struct kinds_row *const *kinds;
+	size_t nkinds;
 	int apply;
 	int events;		/* post an Event on every host acted on or left alone */
 	const char *instance;	/* the Events' reportingInstance (e.g. the pod's name) */
@@ -53,7 +60,9 @@ struct repair_opts {
 };
 
 struct repair_summary {
-	unsigned long hosts;
+	unsigned long hosts;		/* BareMetalHosts reported */
+	unsigned long objects;		/* objects of the other kinds reported */
+	unsigned long kinds_not_served;	/* selected kinds whose CRD the cluster lacks */
 	unsigned long outcome[REPAIR_OUT_COUNT];	/* hosts per outcome */
 	unsigned long under_other_pause;	/* changed under a pause handed over, or put on */
 	unsigned long calls, writes;	/* API calls; successful writes to hosts */
@@ -69,7 +78,7 @@ struct repair_summary {
 int repair_check_access(struct kube_client *k, const struct repair_opts *opts, char *err,
     size_t errlen);
 
-/* Select hosts and plan (and with opts->apply, repair) each. With opts->apply or opts->events it
+/* Select objects and plan (and with opts->apply, repair) each. With opts->apply or opts->events it
  * first checks access (repair_check_access) and writes nothing when something is denied. Listing
  * pages through 500 at a time and hands hosts to opts->concurrency workers, so memory does not
  * grow with the fleet. Returns 0 when the run completed (hosts may still have failed: see

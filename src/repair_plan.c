@@ -12,7 +12,6 @@
 #include "str.h"
 
 #define API_PREFIX "/apis/metal3.io/v1alpha1"
-#define RV_PLACEHOLDER "<from previous response>"
 
 const unsigned repair_step_order[REPAIR_NSTEPS] = {
 	REPAIR_STEP_PAUSE, REPAIR_STEP_STATUS, REPAIR_STEP_SPEC, REPAIR_STEP_READBACK,
@@ -196,9 +195,8 @@ pause_kind(const struct repair_rules *r, const struct repair_host *h, int adopt)
 	return adopt || repair_pause_handed(r, h->pause) ? PAUSE_HANDED : PAUSE_FOREIGN;
 }
 
-/* *out = rewritten url or NULL when the rules leave it alone. */
-static int
-rewrite(const struct policy *p, const char *url, char **out)
+int
+repair_rewrite(const struct policy *p, const char *url, char **out)
 {
 	enum policy_verdict v;
 
@@ -297,9 +295,18 @@ repair_host_consistent(const struct repair_rules *r, const struct repair_host *h
 	return v == STATUSANN_IN_LINE;
 }
 
-/* Our own pause with nothing left to fix: remove it only when the host is consistent, and never
- * in a transient state. We pause provisioned hosts only, so a transient state under our pause
- * was set by someone else, and unpausing could release a deprovisioning or a delete. */
+int
+repair_host_settled(const struct repair_rules *r, const struct repair_host *h)
+{
+	if (repair_state_transient(h->state))
+		return 0;
+	return repair_host_consistent(r, h) || (str_empty(h->status_url) &&
+	    h->status_annotation == NULL);
+}
+
+/* Our own pause with nothing left to fix: remove it only when the host is settled, and never in
+ * a transient state. We pause hosts in no transient state only, so one under our pause was set
+ * by someone else, and unpausing could release a deprovisioning or a delete. */
 static void
 plan_resume(const struct repair_rules *r, const struct repair_host *h, struct repair_plan *plan)
 {
@@ -308,7 +315,7 @@ plan_resume(const struct repair_rules *r, const struct repair_host *h, struct re
 		    OUR_PAUSE_KEPT ": unpausing could release it", REPAIR_PAUSE_VALUE, h->state);
 		return;
 	}
-	if (repair_host_consistent(r, h)) {
+	if (repair_host_settled(r, h)) {
 		plan->action = REPAIR_RESUME;
 		plan->steps = REPAIR_STEP_UNPAUSE;
 		snprintf(plan->reason, sizeof(plan->reason), "found paused by %s with urls fixed",
@@ -325,10 +332,10 @@ static int
 plan_rewrites(const struct policy *p, const struct repair_host *h, struct repair_plan *plan,
     struct statusann_edit *ae)
 {
-	if (rewrite(p, h->spec_url, &plan->new_spec_url) < 0 ||
-	    rewrite(p, h->spec_checksum, &plan->new_spec_checksum) < 0 ||
-	    rewrite(p, h->status_url, &plan->new_status_url) < 0 ||
-	    rewrite(p, h->status_checksum, &plan->new_status_checksum) < 0)
+	if (repair_rewrite(p, h->spec_url, &plan->new_spec_url) < 0 ||
+	    repair_rewrite(p, h->spec_checksum, &plan->new_spec_checksum) < 0 ||
+	    repair_rewrite(p, h->status_url, &plan->new_status_url) < 0 ||
+	    repair_rewrite(p, h->status_checksum, &plan->new_status_checksum) < 0)
 		return -1;
 	return statusann_follow(p, h->status_annotation, plan->new_spec_url ? plan->new_spec_url :
 	    h->spec_url, ae);
@@ -491,7 +498,7 @@ repair_step_body(const struct repair_plan *plan, unsigned step, const char *rv)
 		return NULL;
 	md = jobj(root, "metadata");
 	json_object_object_add(md, "resourceVersion", json_object_new_string(rv ? rv :
-	    RV_PLACEHOLDER));
+	    REPAIR_RV_PLACEHOLDER));
 	switch (step) {
 	case REPAIR_STEP_PAUSE:
 		json_object_object_add(jobj(md, "annotations"), REPAIR_PAUSE_ANNOTATION,

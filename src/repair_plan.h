@@ -9,6 +9,8 @@
 #define REPAIR_PAUSE_ANNOTATION "baremetalhost.metal3.io/paused"
 #define REPAIR_PAUSE_VALUE "bmhguard-repair"
 #define REPAIR_REGISTRATION_ERROR "provisioned registration error"
+/* In a dry run's printed bodies, where the stored resourceVersion will go. */
+#define REPAIR_RV_PLACEHOLDER "<from previous response>"
 
 /* The fields of one BareMetalHost the plan looks at. All strings owned (repair_host_clear);
  * NULL when absent. */
@@ -109,6 +111,13 @@ int repair_state_transient(const char *state);
  * move: spec url == status url (or, with an empty status, == the url a restore from the status
  * annotation gives), and the status annotation holds no other url. */
 int repair_host_consistent(const struct repair_rules *r, const struct repair_host *h);
+/* *out: url rewritten by the rules (malloc'd), or NULL when they leave it alone. Returns 0, or -1
+ * on allocation failure. */
+int repair_rewrite(const struct policy *p, const char *url, char **out);
+/* Whether our pause may come off h: in no transient state, and consistent, or never provisioned
+ * with an image and without a status a move would restore (nothing for the operator to compare:
+ * a pause a firmware repair put on an available host). */
+int repair_host_settled(const struct repair_rules *r, const struct repair_host *h);
 /* Whether value is a pause the rules let us work under (ours or handed over). */
 int repair_pause_handed(const struct repair_rules *r, const char *value);
 

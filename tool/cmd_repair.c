@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "kube.h"
+#include "kinds.h"
 #include "kubeconfig.h"
 #include "opts.h"
 #include "policy.h"
@@ -27,8 +28,8 @@ static void
 repair_usage(FILE *f, const struct opts_group *g, size_t ng)
 {
 	fprintf(f,
-	    "usage: bmhguard repair [flags] [HOST...]\n"
-	    "       kubectl bmhguard repair [flags] [HOST...]   (installed as a kubectl plugin)\n\n"
+	    "usage: bmhguard repair [flags] [NAME...]\n"
+	    "       kubectl bmhguard repair [flags] [NAME...]   (installed as a kubectl plugin)\n\n"
 	    "Finds BareMetalHosts whose image url (spec.image or status.provisioning.image) names a\n"
 	    "literal IP and moves them onto the stable host, in the runbook's safe order: pause the\n"
 	    "host (annotation baremetalhost.metal3.io/paused: " REPAIR_PAUSE_VALUE "), patch /status,\n"
@@ -40,7 +41,15 @@ repair_usage(FILE *f, const struct opts_group *g, size_t ng)
 	    "Left untouched (reported): hosts in a transient state (registering, inspecting, preparing,\n"
 	    "provisioning, deprovisioning, powering off before delete, deleting), hosts whose spec\n"
 	    "and status urls differ by more than the rewritten host, and hosts paused by anyone else\n"
-	    "(CAPM3, a move, maintenance, the runbook's 'true'): those are 'held' and not written.\n\n");
+	    "(CAPM3, a move, maintenance, the runbook's 'true'): those are 'held' and not written.\n\n"
+	    "The other objects that carry image urls are repaired first, each kind the cluster serves:\n"
+	    "Metal3MachineTemplate and Metal3Machine (where new hosts' images come from) by one merge\n"
+	    "patch, held while annotated cluster.x-k8s.io/paused; a DataImage only while no literal\n"
+	    "url is attached (else needs-human: a new url would re-attach the media); a\n"
+	    "HostFirmwareComponents' updates: a component applied from the literal gets status.updates,\n"
+	    "then spec.updates, with its host paused in between, so nothing is flashed again. Those two\n"
+	    "are held while their host (same name) is paused by someone else. Rows of other kinds show\n"
+	    "NAME as kind/name.\n\n");
 	opts_help(f, g, ng);
 	fprintf(f,
 	    "DURATION: a number with unit ms, s, m or h (e.g. 500ms, 30s, 1m30s); a bare number is seconds.\n"
@@ -61,6 +70,7 @@ struct row_call {
 };
 
 struct row {
+	const struct kinds_row *kind;
 	int waiting, failed;
 	unsigned long calls_made;
 	const char *ns, *name, *state, *error, *action, *result, *detail;
@@ -115,6 +125,7 @@ row_new(const struct repair_result *r, int full)
 		return NULL;
 	calls = (struct row_call *)(row + 1);
 	next = (char *)(calls + ncalls);
+	row->kind = r->kind;
 	row->waiting = r->waiting;
 	row->failed = r->failed;
 	row->calls_made = r->calls_made;
@@ -180,6 +191,34 @@ on_progress(unsigned long done, unsigned long seen, long total, void *ud)
 	st->progress_shown = 1;
 }
 
+/* Hosts first, then the other kinds in their table's order. */
+static int
+kind_rank(const struct kinds_row *k)
+{
+	size_t n;
+	const struct kinds_row *rows = kinds_rows(&n);
+
+	if (k == NULL || strcmp(k->kind, "BareMetalHost") == 0)
+		return 0;
+	return 1 + (int)(k - rows);
+}
+
+/* What NAME shows: a host's name alone, as ever; another kind's as kubectl shows a mixed list,
+ * "metal3machine/NAME". */
+static void
+display_name(const struct row *r, char *out, size_t outlen)
+{
+	size_t i, n;
+
+	if (kind_rank(r->kind) == 0) {
+		snprintf(out, outlen, "%s", r->name);
+		return;
+	}
+	n = (size_t)snprintf(out, outlen, "%s/%s", r->kind->kind, r->name);
+	for (i = 0; i < n && i < outlen && out[i] != '/'; i++)
+		out[i] = (char)tolower((unsigned char)out[i]);
+}
+
 /* The repair's rows first, then --wait's; each by namespace, then name; the other fields only
  * break ties (a host named twice), so the order never depends on which worker finished first. */
 static int
@@ -190,6 +229,8 @@ row_cmp(const void *pa, const void *pb)
 
 	if (a->waiting != b->waiting)
 		return a->waiting - b->waiting;
+	if (kind_rank(a->kind) != kind_rank(b->kind))
+		return kind_rank(a->kind) - kind_rank(b->kind);
 	if ((c = strcmp(a->ns, b->ns)) != 0 || (c = strcmp(a->name, b->name)) != 0 ||
 	    (c = strcmp(a->result, b->result)) != 0 || (c = strcmp(a->action, b->action)) != 0 ||
 	    (c = strcmp(a->detail, b->detail)) != 0 || (c = strcmp(a->state, b->state)) != 0)
@@ -217,10 +258,11 @@ enum { COL_NS, COL_NAME, COL_STATE, COL_ERROR, COL_ACTION, COL_RESULT, COL_CALLS
 /* The row's cells; the last column is never padded. calls holds COL_CALLS' digits. */
 static void
 row_cells(const struct row *r, int wide, const char *cells[COL_COUNT], char *calls, size_t callslen,
-    char *result, size_t resultlen)
+    char *result, size_t resultlen, char *name, size_t namelen)
 {
+	display_name(r, name, namelen);
 	cells[COL_NS] = dash(r->ns);
-	cells[COL_NAME] = dash(r->name);
+	cells[COL_NAME] = dash(name);
 	cells[COL_STATE] = dash(r->state);
 	cells[COL_ERROR] = dash(r->error);
 	cells[COL_ACTION] = r->action;
@@ -248,13 +290,14 @@ print_table(const struct out_state *st, int wide, int headers)
 	static const char *const head[COL_COUNT] = { "NAMESPACE", "NAME", "STATE", "ERROR", "ACTION",
 		"RESULT", "API-CALLS", "DETAIL" };
 	const char *cells[COL_COUNT];
-	char calls[32], result[1200];
+	char calls[32], result[1200], name[400];
 	size_t width[COL_COUNT], i, c, ncols = wide ? COL_COUNT : COL_RESULT + 1;
 
 	for (c = 0; c < COL_COUNT; c++)
 		width[c] = headers ? strlen(head[c]) : 0;
 	for (i = 0; i < st->nrows; i++) {
-		row_cells(st->rows[i], wide, cells, calls, sizeof(calls), result, sizeof(result));
+		row_cells(st->rows[i], wide, cells, calls, sizeof(calls), result, sizeof(result), name,
+		    sizeof(name));
 		for (c = 0; c < ncols; c++)
 			if (strlen(cells[c]) > width[c])
 				width[c] = strlen(cells[c]);
@@ -266,7 +309,8 @@ print_table(const struct out_state *st, int wide, int headers)
 	for (i = 0; i < st->nrows; i++) {
 		const struct row *r = st->rows[i];
 
-		row_cells(r, wide, cells, calls, sizeof(calls), result, sizeof(result));
+		row_cells(r, wide, cells, calls, sizeof(calls), result, sizeof(result), name,
+		    sizeof(name));
 		for (c = 0; c < ncols; c++)
 			printf("%-*s%s", c + 1 < ncols ? (int)width[c] : 0, cells[c],
 			    c + 1 < ncols ? "   " : "\n");
@@ -301,8 +345,11 @@ print_summary_text(const struct repair_summary *s, int apply, long wait_ms)
 	size_t i;
 	int any = 0;
 
-	printf("\nsummary%s: %lu %s: ", apply ? "" : " (dry run, nothing changed; add --apply)",
+	printf("\nsummary%s: %lu %s", apply ? "" : " (dry run, nothing changed; add --apply)",
 	    s->hosts, plural(s->hosts, "host", "hosts"));
+	if (s->objects > 0)
+		printf(", %lu other %s", s->objects, plural(s->objects, "object", "objects"));
+	printf(": ");
 	for (i = 0; i < OPTS_NROWS(summary_parts); i++) {
 		const struct summary_part *p = &summary_parts[i];
 
@@ -336,6 +383,8 @@ row_json(const struct row *r)
 	size_t i;
 
 	json_object_object_add(o, "phase", json_object_new_string(r->waiting ? "wait" : "repair"));
+	json_object_object_add(o, "kind", json_object_new_string(r->kind ? r->kind->kind :
+	    "BareMetalHost"));
 	json_object_object_add(o, "namespace", json_object_new_string(r->ns));
 	json_object_object_add(o, "name", json_object_new_string(r->name));
 	json_object_object_add(o, "state", json_object_new_string(r->state));
@@ -370,6 +419,8 @@ summary_json(const struct repair_summary *s, int apply)
 #define ADD_N(k, v) json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))
 	json_object_object_add(o, "dryRun", json_object_new_boolean(!apply));
 	ADD_N("hosts", s->hosts);
+	ADD_N("objects", s->objects);
+	ADD_N("kindsNotServed", s->kinds_not_served);
 	for (i = 0; i < OPTS_NROWS(summary_parts); i++)
 		ADD_N(summary_parts[i].json, s->outcome[summary_parts[i].o]);
 	ADD_N("underOtherPause", s->under_other_pause);
@@ -557,6 +608,8 @@ struct args {
 	char **names;
 	const char **handed;
 	struct opts_list handedl;
+	const struct kinds_row *kinds[8];	/* --kinds; nkinds 0: every kind served */
+	size_t nkinds;
 };
 
 /* Kubernetes object names and namespaces (DNS-1123 subdomain): they go into URL paths. */
@@ -585,6 +638,42 @@ repair_opt_handed(void *dst, const char *v, char *err, size_t errlen)
 		return -1;
 	}
 	l->v[l->n++] = v;	/* room for every argument */
+	return 0;
+}
+
+/* --kinds: a comma list of kinds, plurals or short names (as kubectl takes them), or "all". */
+static int
+repair_opt_kinds(void *dst, const char *v, char *err, size_t errlen)
+{
+	struct args *a = dst;
+	char buf[256], *save = NULL, *t;
+	size_t i;
+
+	a->nkinds = 0;
+	if (strcmp(v, "all") == 0)
+		return 0;
+	if (snprintf(buf, sizeof(buf), "%s", v) >= (int)sizeof(buf)) {
+		snprintf(err, errlen, "--kinds: list too long");
+		return -1;
+	}
+	for (t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		const struct kinds_row *k = kinds_by_name(t);
+
+		if (k == NULL) {
+			snprintf(err, errlen, "--kinds: unknown kind '%s' (baremetalhosts, "
+			    "metal3machinetemplates, metal3machines, dataimages, hostfirmwarecomponents, "
+			    "or all)", t);
+			return -1;
+		}
+		for (i = 0; i < a->nkinds && a->kinds[i] != k; i++)
+			;
+		if (i == a->nkinds && a->nkinds < OPTS_NROWS(a->kinds))
+			a->kinds[a->nkinds++] = k;
+	}
+	if (a->nkinds == 0) {
+		snprintf(err, errlen, "--kinds: empty list");
+		return -1;
+	}
 	return 0;
 }
 
@@ -620,6 +709,11 @@ check_args(struct args *a, struct opts_group *g, size_t ng, const struct policy 
 		return snprintf(err, errlen, "--mode warn never changes anything; drop --apply"), -1;
 	if (!events)
 		a->events = a->apply;
+	/* names without --kinds name hosts, as they always have */
+	if (a->nnames > 0 && opts_seen(g, ng, "kinds") == 0) {
+		a->kinds[0] = kinds_by_name("BareMetalHost");
+		a->nkinds = 1;
+	}
 	return 0;
 }
 
@@ -651,7 +745,14 @@ parse_args(int argc, char **argv, struct args *a, struct policy *p)
 		  .help = "hosts in every namespace" },
 		{ .name = "selector", .short_name = 'l', .kind = OPTS_STRING, .dst = &a->selector,
 		  .arg = "SELECTOR", .help = "label selector, e.g. role=worker" },
-		{ .kind = OPTS_ARGS, .arg = "HOST...", .help = "only these hosts (in the namespace)" },
+		{ .name = "kinds", .kind = OPTS_FUNC, .dst = a, .set = repair_opt_kinds,
+		  .arg = "LIST", .help = "comma list of baremetalhosts, metal3machinetemplates,\n"
+		  "metal3machines, dataimages, hostfirmwarecomponents (or\n"
+		  "bmh, m3mt, m3m, hfc), or all: the default, every kind the\n"
+		  "cluster serves (one not served is noted and skipped; one\n"
+		  "named here and not served is an error)" },
+		{ .kind = OPTS_ARGS, .arg = "NAME...", .help = "only these objects (in the namespace): hosts, or\n"
+		  "with --kinds objects of those kinds" },
 	};
 	struct opts_row act[] = {
 		{ .name = "apply", .kind = OPTS_BOOL, .dst = &a->apply,
@@ -760,15 +861,21 @@ print_report(struct out_state *st, const struct repair_summary *sum, const struc
 	case OUT_YAML:
 		return print_yaml(st, sum, a->apply, err, errlen);
 	case OUT_NAME:
-		for (i = 0; i < st->nrows; i++)
-			printf("baremetalhost.metal3.io/%s\n", st->rows[i]->name);
+		for (i = 0; i < st->nrows; i++) {
+			const struct kinds_row *k = st->rows[i]->kind;
+			const char *c;
+
+			for (c = k ? k->kind : "BareMetalHost"; *c; c++)
+				putchar(tolower((unsigned char)*c));
+			printf(".%s/%s\n", k ? k->group : "metal3.io", st->rows[i]->name);
+		}
 		break;
 	case OUT_TABLE:
 	case OUT_WIDE:
 		if (st->nrows > 0)
 			print_table(st, a->format == OUT_WIDE, !a->no_headers);
 		else if (run_ok)
-			printf("no BareMetalHosts selected\n");
+			printf("no %s selected\n", a->nkinds == 1 ? "BareMetalHosts" : "objects");
 		if (run_ok)
 			print_summary_text(sum, a->apply, a->wait_ms);
 		break;
@@ -830,6 +937,8 @@ cmd_repair(int argc, char **argv)
 	ro.selector = a.selector;
 	ro.names = a.names;
 	ro.nnames = a.nnames;
+	ro.kinds = a.nkinds > 0 ? a.kinds : NULL;
+	ro.nkinds = a.nkinds;
 	ro.apply = a.apply;
 	ro.verify_url = a.verify;
 	ro.wait_ms = a.wait_ms;

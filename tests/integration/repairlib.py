@@ -169,6 +169,9 @@ def check_invariants(d, before, label, handed=(), complete=True):
     run finished, nothing killed it) no host is left under our pause where removing it is safe."""
     ev = d.events()
     ok(len(ev["dataLoss"]) == 0, label + ": zero data-loss events", json.dumps(ev["dataLoss"][:3]))
+    ok(not ev.get("reflash") and not ev.get("reattach"), label + ": zero firmware re-flash and "
+       "media re-attach events", json.dumps((ev.get("reflash") or [])[:2] +
+                                             (ev.get("reattach") or [])[:2]))
     after = by_key(d.objects())
     removed, changed, stuck = [], [], []
     for k, o in before.items():
@@ -195,10 +198,13 @@ def check_invariants(d, before, label, handed=(), complete=True):
 
 
 def safe_to_unpause(o):
+    """Consistent (spec url == status url), or never provisioned with an image and carrying no
+    status a move would restore; in no transient state."""
     spec = ((o.get("spec") or {}).get("image") or {}).get("url")
     stat = ((o.get("status") or {}).get("provisioning") or {}).get("image", {}).get("url")
     st = ((o.get("status") or {}).get("provisioning") or {}).get("state")
-    return bool(stat) and spec == stat and st not in TRANSIENT
+    ann = (o["metadata"].get("annotations") or {}).get("baremetalhost.metal3.io/status")
+    return st not in TRANSIENT and ((bool(stat) and spec == stat) or (not stat and ann is None))
 
 
 def check_after_move(d, label, names, ns="default"):

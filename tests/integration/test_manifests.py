@@ -40,6 +40,11 @@ APPLY_ARGS = ["repair", "--all-namespaces", "--apply"]
 RECOMMENDED = ("name", "instance", "version", "component", "part-of", "managed-by")
 REPAIR_RULES = {("metal3.io", "baremetalhosts"): {"get", "list", "patch"},
                 ("metal3.io", "baremetalhosts/status"): {"patch"},
+                ("metal3.io", "dataimages"): {"get", "list", "patch"},
+                ("metal3.io", "hostfirmwarecomponents"): {"get", "list", "patch"},
+                ("metal3.io", "hostfirmwarecomponents/status"): {"patch"},
+                ("infrastructure.cluster.x-k8s.io", "metal3machinetemplates"): {"get", "list", "patch"},
+                ("infrastructure.cluster.x-k8s.io", "metal3machines"): {"get", "list", "patch"},
                 ("events.k8s.io", "events"): {"create"},
                 ("authorization.k8s.io", "selfsubjectaccessreviews"): {"create"}}
 
@@ -275,7 +280,9 @@ def check_common(docs, label, serve_flags, repair_flags):
             for res_ in r.get("resources", []):
                 got.setdefault((g, res_), set()).update(r.get("verbs", []))
     ok(got == REPAIR_RULES, f"{label}: ClusterRole verbs are exactly get, list, patch on baremetalhosts, "
-       "patch on baremetalhosts/status, create on events and selfsubjectaccessreviews", got)
+       "dataimages, hostfirmwarecomponents, metal3machinetemplates, metal3machines; patch on "
+       "baremetalhosts/status and hostfirmwarecomponents/status; create on events and "
+       "selfsubjectaccessreviews", got)
     facts["role_rules"] = got
     binds = find(docs, "ClusterRoleBinding")
     ok(len(binds) == 1 and binds[0]["roleRef"]["name"] == "bmhguard-repair" and
@@ -582,7 +589,9 @@ def observed_repair_calls(tmp):
     if run([BIN, "repair", "--help"]).returncode != 0:
         return None
     dbl = subprocess.Popen([sys.executable, os.path.join(TOP, "tests", "kube_double.py"), "--gen", "60",
-                            "--tick", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            "--gen-with", "dataimages,hostfirmwarecomponents,metal3machines,"
+                            "metal3machinetemplates", "--tick", "0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     procs.append(dbl)
     line = dbl.stdout.readline().split()
     if len(line) != 2 or line[0] != "listening":
@@ -590,36 +599,55 @@ def observed_repair_calls(tmp):
     server = "http://127.0.0.1:%s" % line[1]
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
     env["HOME"] = tmp
+    # The generated data images are attached (left to a human); one is not, so it is patched.
+    seed = {"apiVersion": "v1", "kind": "List", "items": [{
+        "apiVersion": "metal3.io/v1alpha1", "kind": "DataImage",
+        "metadata": {"name": "detached-0", "namespace": "default"},
+        "spec": {"url": "http://10.10.10.10/images/config-drive.iso"}}]}
+    req = urllib.request.Request(server + "/_double/seed", data=json.dumps(seed).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).close()
     # The CronJob's two command lines: the default dry run (Events only), then components/repair-apply's.
     r0 = run([BIN] + DRY_RUN_ARGS + ["--server", server], env=env, timeout=120)
     r1 = run([BIN] + APPLY_ARGS + ["--server", server], env=env, timeout=120)
     if r0.returncode not in (0, 1):
         r1 = r0
-    # and by name, as an operator would run it by hand
-    with urllib.request.urlopen(server + "/_double/objects", timeout=10) as r:
-        first = json.load(r)["items"][0]["metadata"]
-    r2 = run([BIN, "repair", "--apply", "-n", first["namespace"], "--server", server, first["name"]], env=env,
-             timeout=120)
+    # and by name, as an operator would run it by hand, one kind at a time
+    r2 = None
+    for res in ("baremetalhosts", "dataimages", "hostfirmwarecomponents", "metal3machines",
+                "metal3machinetemplates"):
+        with urllib.request.urlopen(server + "/_double/objects?resource=" + res, timeout=10) as r:
+            items = json.load(r)["items"]
+        if not items:
+            continue
+        first = items[0]["metadata"]
+        rn = run([BIN, "repair", "--apply", "-n", first["namespace"], "--server", server, "--kinds", res,
+                  first["name"]], env=env, timeout=120)
+        if r2 is None or rn.returncode not in (0, 1):
+            r2 = rn
     with urllib.request.urlopen(server + "/_double/log?bodies=0", timeout=10) as r:
         log = json.load(r)
     calls = {}
     for e in log["entries"]:
-        m = re.match(r"^/apis/metal3\.io/v1alpha1(?:/namespaces/[^/]+)?/baremetalhosts(?:/([^/]+)(/status)?)?$",
-                     e["path"])
+        m = re.match(r"^/apis/(metal3\.io|infrastructure\.cluster\.x-k8s\.io)/v1\w+(?:/namespaces/[^/]+)?/"
+                     r"(baremetalhosts|dataimages|hostfirmwarecomponents|metal3machines|metal3machinetemplates)"
+                     r"(?:/([^/]+)(/status)?)?$", e["path"])
         other = re.match(r"^/apis/(events\.k8s\.io|authorization\.k8s\.io)/v1(?:/namespaces/[^/]+)?/"
                          r"(events|selfsubjectaccessreviews)$", e["path"])
         if other and e["method"] == "POST":
             calls.setdefault((other.group(1), other.group(2)), set()).add("create")
             continue
+        if re.match(r"^/apis/[^/]+/[^/]+$", e["path"]) and e["method"] == "GET":
+            continue   # discovery: a non-resource URL every authenticated user may read
         if not m:
             calls.setdefault(("?", e["path"]), set()).add(e["method"])
             continue
-        named, status = m.group(1), m.group(2)
+        named, status = m.group(3), m.group(4)
         verb = {"GET": "get" if named else "list", "PATCH": "patch", "PUT": "update", "POST": "create",
                 "DELETE": "delete"}.get(e["method"], e["method"])
         if "watch=" in (e.get("query") or ""):
             verb = "watch"
-        calls.setdefault(("metal3.io", "baremetalhosts" + ("/status" if status else "")), set()).add(verb)
+        calls.setdefault((m.group(1), m.group(2) + ("/status" if status else "")), set()).add(verb)
     return calls, r1, r2, len(log["entries"])
 
 

@@ -110,7 +110,7 @@ def main():
     # nobody listening: exit 2, bounded, one line
     t0 = time.time()
     rc, out, err = run(["-A"], server="http://127.0.0.1:1")
-    ok(rc == 2 and "listing hosts" in err and len(err.strip().splitlines()) == 1 and
+    ok(rc == 2 and "Couldn't connect" in err and len(err.strip().splitlines()) == 1 and
        time.time() - t0 < 30, "connection refused: exit 2, one line (%.1fs)" % (time.time() - t0),
        err)
     done()

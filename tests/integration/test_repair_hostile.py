@@ -45,6 +45,11 @@ class Hostile(http.server.BaseHTTPRequestHandler):
                          "status": {"allowed": True}})
 
     def do_GET(self):
+        if self.path == "/apis/metal3.io/v1alpha1":   # discovery: hosts are served
+            self.reply(200, {"kind": "APIResourceList", "groupVersion": "metal3.io/v1alpha1",
+                             "resources": [{"name": "baremetalhosts", "namespaced": True,
+                                            "kind": "BareMetalHost"}]})
+            return
         if "/baremetalhosts" not in self.path:
             self.reply(404, {"kind": "Status", "code": 404})
             return

@@ -4,7 +4,8 @@ states against tests/kube_double.py (plan time, repair time, hosts/s, API calls 
 host, peak RSS, RSS at 2,000 vs 10,000 hosts), and beside it the runbook's own commands
 (tests/integration/runbook_steps.sh: kubectl + curl + jq) in a shell loop on 100 of those hosts,
 and a busy fleet: the operator writing every host's status 20 times a second at 40 ms round
-trips. The generator's other owners' pauses are handed over (--repair-paused-by) so the same
+trips; and a fleet whose hosts come with their DataImages, HostFirmwareComponents, Metal3Machines
+and Metal3MachineTemplates (one line a kind). The generator's other owners' pauses are handed over (--repair-paused-by) so the same
 hosts are repaired as before hands-off became the default; Events are off for the call figure
 and measured on the small fleet. Every step has a time bound. Prints "bench-repair: ..." lines.
 
@@ -65,6 +66,37 @@ def repair_run(n, events):
         return {"n": n, "gen_s": gen_s, "plan_s": plan_s, "plan_kb": plan_kb, "planned": planned,
                 "apply_s": apply_s, "apply_kb": apply_kb, "summary": s, "full": len(full),
                 "calls_full": calls_full, "requests": log["count"], "lost": lost}
+    finally:
+        d.stop()
+
+
+KINDS = ("Metal3MachineTemplate", "Metal3Machine", "DataImage", "HostFirmwareComponents",
+         "BareMetalHost")
+
+
+def kinds_run(n):
+    """--apply on n generated hosts with an object of every other kind beside each."""
+    d = Double("--tick", "0", "--log-max", "1000", control=True)
+    try:
+        d.ctl("POST", "generate", {"count": n, "seed": 42, "with": [
+            "dataimages", "hostfirmwarecomponents", "metal3machines", "metal3machinetemplates"]})
+        base = [BIN, "repair", "--server", d.url, "-A", "--concurrency", CONC, "-o", "json",
+                "--events=false"] + GEN_HAND
+        rc, kb, out, el = timed(base + ["--apply"])
+        if rc not in (0, 1):
+            raise SystemExit("bench-repair: kinds --apply failed rc=%d" % rc)
+        doc = json.loads(out)
+        ev = d.events()
+        per = {}
+        for h in doc["hosts"]:
+            k = per.setdefault(h["kind"], {"n": 0, "done": 0, "calls": 0, "left": 0})
+            k["n"] += 1
+            if h["result"] in ("repaired", "patched", "resumed"):
+                k["done"] += 1
+                k["calls"] += h["apiCalls"]
+            elif h["result"] != "ok":
+                k["left"] += 1
+        return el, kb, per, doc["summary"], ev
     finally:
         d.stop()
 
@@ -150,6 +182,15 @@ def main():
         "data-loss events %d" % (bn, bs.get("repaired", 0), bn, 100.0 * bs.get("repaired", 0) /
                                  max(bn, 1), bs.get("failed", 0), bs.get("conflicts", 0), bel,
                                  blost))
+    el_k, kb_k, per, ks, ev = kinds_run(SMALL)
+    fig("kinds fleet: %d hosts with their other objects, --apply %.2f s, %.0f objects/s, peak RSS "
+        "%.1f MiB; data-loss %d, re-flash %d, re-attach %d events" %
+        (SMALL, el_k, (ks["hosts"] + ks["objects"]) / el_k, kb_k / 1024, len(ev["dataLoss"]),
+         len(ev.get("reflash", [])), len(ev.get("reattach", []))))
+    for kind in KINDS:
+        k = per.get(kind, {"n": 0, "done": 0, "calls": 0, "left": 0})
+        fig("kind %s: %d objects, %d written, %d left alone, %.2f API calls per object written"
+            % (kind, k["n"], k["done"], k["left"], k["calls"] / max(k["done"], 1)))
     n, el, fails, lost = kubectl_loop(LOOP)
     fig("runbook kubectl/curl loop on %d registration-error hosts: %.1f s, %.3f s/host, %d "
         "failed, data-loss events %d" % (n, el, el / max(n, 1), fails, lost))
