@@ -325,7 +325,8 @@ struct hostrun {
 	unsigned retries;
 	unsigned seed;		/* for backoff jitter */
 	char *status_written;	/* the status url this run wrote (owned), NULL: none */
-	int keep_pause;		/* its firmware repair is half done: our pause stays on */
+	int keep_pause;		/* its firmware repair is half done, or unknown: our pause stays on */
+	char keep_why[900];	/* why, when unknown */
 };
 
 /* What happened to one host, for report() to count and print. */
@@ -475,7 +476,8 @@ abandon(struct hostrun *hr, struct outcome *oc, const char *why)
 		return;
 	}
 	if (hr->keep_pause) {
-		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s; " FW_KEPT, why);
+		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s; %s", why, hr->keep_why[0] ?
+		    hr->keep_why : FW_KEPT);
 		return;
 	}
 	for (i = 0; i < UNPAUSE_TRIES; i++) {
@@ -743,7 +745,8 @@ repair_host_loop(struct runner *r, struct hostrun *hr, struct outcome *oc, int *
 	repair_plan_clear(&plan);
 	if (hr->keep_pause && ours(hr->h->pause) && oc->how != REPAIR_OUT_FAILED &&
 	    oc->how != REPAIR_OUT_NEEDS_HUMAN && oc->how != REPAIR_OUT_PLANNED) {
-		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, FW_KEPT);
+		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s", hr->keep_why[0] ? hr->keep_why :
+		    FW_KEPT);
 		*wait_for = 0;
 	}
 }
@@ -911,6 +914,8 @@ struct objrun {
 	struct json_object *obj;	/* as last read or written, owned */
 	const char *ns, *name;	/* the object's, as first seen (owned by the work item) */
 	int paused;		/* this run put our pause on the host */
+	int status_written;	/* this run wrote the object's status, and its spec not yet */
+	int pause_lost;		/* the host's pause was gone right after a status and spec write */
 	int release;		/* our pause comes off the host when safe: this run put it on, or
 				 * a plan with the unpause step ran (another kind's run leaves it to
 				 * the host's own repair) */
@@ -989,8 +994,12 @@ obj_host(struct objrun *x, char *err, size_t errlen)
 		x->where = REPAIR_OBJ_HOST_ABSENT;
 		return KUBE_OK;
 	}
-	if (rc == KUBE_OK)
+	if (rc == KUBE_OK) {
 		x->where = REPAIR_OBJ_HOST_READ;
+		/* between our status and spec writes the host must stay paused */
+		if (x->status_written && x->host.pause == NULL)
+			x->pause_lost = 1;
+	}
 	return rc;
 }
 
@@ -1062,7 +1071,26 @@ obj_execute(struct objrun *x, const struct repair_obj_plan *plan, char *err, siz
 			x->paused = x->release = 1;
 			continue;
 		}
+		if (step == REPAIR_STEP_STATUS && x->where == REPAIR_OBJ_HOST_READ &&
+		    !(plan->steps & REPAIR_STEP_PAUSE)) {
+			/* under a pause found on the host: make sure it is still there */
+			if ((rc = obj_host(x, err, errlen)) != KUBE_OK)
+				return rc;
+			if (x->where != REPAIR_OBJ_HOST_READ ||
+			    !repair_pause_handed(x->hr.rules, x->host.pause)) {
+				snprintf(err, errlen, "the host's pause changed before the status write");
+				return READBACK_MISMATCH;
+			}
+		}
 		if (step == REPAIR_STEP_READBACK) {
+			if (plan->status != NULL && x->where == REPAIR_OBJ_HOST_READ) {
+				/* was the host paused all along? (the operator flashes between the two
+				 * writes only on an unpaused host) */
+				if ((rc = obj_host(x, err, errlen)) != KUBE_OK)
+					return rc;
+				if (x->where == REPAIR_OBJ_HOST_READ && x->host.pause == NULL)
+					x->pause_lost = 1;
+			}
 			if ((rc = obj_fetch(x, err, errlen)) != KUBE_OK)
 				return rc;
 			if (repair_obj_plan(x->hr.rules, x->k, x->obj, x->where, &x->host, &again) < 0)
@@ -1077,6 +1105,7 @@ obj_execute(struct objrun *x, const struct repair_obj_plan *plan, char *err, siz
 		}
 		if ((rc = obj_patch(x, plan, step, err, errlen)) != KUBE_OK)
 			return rc;
+		x->status_written = step == REPAIR_STEP_STATUS;
 	}
 	return KUBE_OK;
 }
@@ -1154,7 +1183,9 @@ obj_loop(struct runner *r, struct objrun *x, struct outcome *oc)
 	memset(&plan, 0, sizeof(plan));
 	for (;;) {
 		repair_obj_plan_clear(&plan);
-		if (repair_obj_plan(&o->rules, x->k, x->obj, x->where, &x->host, &plan) < 0) {
+		/* a pause someone put on after this run wrote the status: finish the spec under it */
+		if ((x->status_written ? repair_obj_plan_adopt : repair_obj_plan)(&o->rules, x->k,
+		    x->obj, x->where, &x->host, &plan) < 0) {
 			outcome_set(oc, REPAIR_OUT_FAILED, "out of memory");
 			break;
 		}
@@ -1173,6 +1204,21 @@ obj_loop(struct runner *r, struct objrun *x, struct outcome *oc)
 			    x->hr.conflicts);
 			break;
 		}
+		if (plan.action == REPAIR_NONE && o->apply && x->k->list != NULL &&
+		    x->where == REPAIR_OBJ_HOST_UNREAD && (!covers(o, "BareMetalHost") ||
+		    o->selector != NULL || o->nnames > 0)) {
+			/* the hosts' run will not see this host: a pause a firmware repair cut short
+			 * left on it comes off here */
+			if (obj_host(x, err, sizeof(err)) == KUBE_OK &&
+			    x->where == REPAIR_OBJ_HOST_READ && ours(x->host.pause) &&
+			    repair_host_settled(&o->rules, &x->host)) {
+				x->release = 1;
+				oc->action = REPAIR_RESUME;
+				outcome_set(oc, REPAIR_OUT_RESUMED, "found our pause on its host with "
+				    "the urls in line");
+				break;
+			}
+		}
 		if (plan.action == REPAIR_NONE || plan.action == REPAIR_LEAVE) {
 			outcome_set(oc, plan.action == REPAIR_NONE ? REPAIR_OUT_OK : plan.leave, "%s",
 			    plan.reason);
@@ -1190,8 +1236,8 @@ obj_loop(struct runner *r, struct objrun *x, struct outcome *oc)
 		if (x->hr.writes > writes)
 			done = stronger(done, plan.action);
 		if (rc == KUBE_OK) {
-			outcome_set(oc, done_outcome(done != REPAIR_NONE ? done : plan.action), "%s",
-			    plan.reason);
+			oc->action = done != REPAIR_NONE ? done : plan.action;
+			outcome_set(oc, done_outcome(oc->action), "%s", plan.reason);
 			break;
 		}
 		if (rc != KUBE_CONFLICT && rc != READBACK_MISMATCH) {
@@ -1219,6 +1265,10 @@ obj_loop(struct runner *r, struct objrun *x, struct outcome *oc)
 	repair_obj_plan_clear(&plan);
 	if (o->apply && obj_release(x, why, sizeof(why)) < 0)
 		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "%s", why);
+	else if (x->pause_lost)
+		outcome_set(oc, REPAIR_OUT_NEEDS_HUMAN, "written, but someone removed the host's pause "
+		    "while the firmware's status and spec urls differed (or just after): the operator "
+		    "may have flashed a component again; check the host's firmware");
 }
 
 /* Whether a host found under our pause has its firmware repair half done: this run's firmware
@@ -1248,6 +1298,10 @@ firmware_holds(struct runner *r, struct hostrun *hr)
 	hr->calls += x.hr.calls;
 	held = rc == KUBE_NOT_FOUND ? 0 : rc != KUBE_OK ? 1 :
 	    repair_obj_half_done(hr->rules, x.k, x.obj);
+	if (rc != KUBE_OK && rc != KUBE_NOT_FOUND)
+		snprintf(hr->keep_why, sizeof(hr->keep_why), "our pause (" REPAIR_PAUSE_VALUE ") "
+		    "stays on: its HostFirmwareComponents could not be read (%s), and a firmware "
+		    "repair half done needs the pause", e);
 	json_object_put(x.obj);
 	return held;
 }
@@ -1296,7 +1350,11 @@ process_obj(struct runner *r, struct kube_conn *c, struct work *w)
 	} else {
 		x.ns = w->h.ns;
 		x.name = w->h.name;
-		if (x.obj == NULL && obj_fetch(&x, err, sizeof(err)) != KUBE_OK)
+		enum kube_rc rc = x.obj == NULL ? obj_fetch(&x, err, sizeof(err)) : KUBE_OK;
+
+		if (rc == KUBE_NOT_FOUND && o->nkinds > 1)	/* named for every kind: not all */
+			outcome_set(&oc, REPAIR_OUT_OK, "no %s of that name", x.k->kind);
+		else if (rc != KUBE_OK)
 			outcome_set(&oc, REPAIR_OUT_FAILED, "%s", err);
 		else
 			obj_loop(r, &x, &oc);

@@ -63,6 +63,22 @@ list_at(struct json_object *obj, const char *const *keys, size_t depth)
 	return a != NULL && json_object_is_type(a, json_type_array) ? a : NULL;
 }
 
+/* A key listed twice in array a (borrowed), or NULL. */
+static const char *
+duplicate(struct json_object *a, const char *key)
+{
+	size_t i, j, n = a ? json_object_array_length(a) : 0;
+
+	for (i = 0; i < n; i++) {
+		const char *v = member(json_object_array_get_idx(a, i), key);
+
+		for (j = i + 1; v != NULL && j < n; j++)
+			if (str_eq(v, member(json_object_array_get_idx(a, j), key)))
+				return v;
+	}
+	return NULL;
+}
+
 /* The entry of array a whose key member is value; NULL when none. */
 static struct json_object *
 entry_for(struct json_object *a, const char *key, const char *value)
@@ -116,6 +132,7 @@ after(const struct policy *p, const char *url, char **owned, int *rc)
 
 struct changes {
 	struct json_object *spec, *status;	/* roots of the patches, NULL: unchanged */
+	const char *dup;	/* a component listed twice in spec or status (borrowed) */
 	char *in_use;		/* a literal url the object's status says is in use now */
 	const char *first;	/* a field or component changed, for the report */
 	char firstbuf[128];
@@ -196,6 +213,10 @@ list_changes(const struct policy *p, const struct kinds_list *l, struct json_obj
 
 	if (spec == NULL)
 		return 0;
+	/* The operator keeps the last status entry of a component; which of two spec entries it
+	 * flashes is its loop's business: a list naming a component twice is left to a person. */
+	if ((c->dup = duplicate(spec, l->key)) == NULL)
+		c->dup = duplicate(status, l->key);
 	if (json_object_deep_copy(spec, &nspec, NULL) != 0 || (status != NULL &&
 	    json_object_deep_copy(status, &nstatus, NULL) != 0)) {
 		rc = -1;
@@ -303,9 +324,12 @@ leave(struct repair_obj_plan *plan, enum repair_outcome how, const char *fmt, ..
  * our pause: its own half-done state is what the pause guards. */
 static void
 plan_under_host(const struct repair_rules *r, enum repair_obj_host where,
-    const struct repair_host *h, int two, int list, struct repair_obj_plan *plan)
+    const struct repair_host *h, int two, int list, int half, int adopt,
+    struct repair_obj_plan *plan)
 {
 	int ours = h != NULL && str_eq(h->pause, REPAIR_PAUSE_VALUE);
+	int busy = h != NULL && (repair_state_transient(h->state) ||
+	    str_eq(h->op_status, "servicing"));
 
 	plan->action = two ? REPAIR_FULL : REPAIR_SPEC_ONLY;
 	plan->steps = (two ? REPAIR_STEP_STATUS | REPAIR_STEP_READBACK : 0) |
@@ -315,22 +339,31 @@ plan_under_host(const struct repair_rules *r, enum repair_obj_host where,
 		    "it");
 		return;
 	}
-	if (h->pause != NULL && !repair_pause_handed(r, h->pause)) {
-		leave(plan, REPAIR_OUT_HELD, "its host is paused by '%s', not by %s: not written; "
-		    "its owner can hand it over with --repair-paused-by '%s'", h->pause,
-		    REPAIR_PAUSE_VALUE, h->pause);
+	if (h->pause != NULL && !repair_pause_handed(r, h->pause) && !adopt) {
+		if (half)	/* a repair cut short, then paused by someone: their pause holds it */
+			leave(plan, REPAIR_OUT_NEEDS_HUMAN, "half repaired (a component's spec and "
+			    "status urls differ) and its host is paused by '%s': keep that pause on "
+			    "until it is finished; hand it over with --repair-paused-by '%s'", h->pause,
+			    h->pause);
+		else
+			leave(plan, REPAIR_OUT_HELD, "its host is paused by '%s', not by %s: not "
+			    "written; its owner can hand it over with --repair-paused-by '%s'", h->pause,
+			    REPAIR_PAUSE_VALUE, h->pause);
 		return;
 	}
-	if (repair_state_transient(h->state)) {
-		leave(plan, ours ? REPAIR_OUT_NEEDS_HUMAN : REPAIR_OUT_SKIPPED, "its host is in "
-		    "transient state '%s': %s", h->state, ours ? "our pause (" REPAIR_PAUSE_VALUE
-		    ") left in place: unpausing could release it" : "try again later");
+	if (busy) {
+		leave(plan, ours ? REPAIR_OUT_NEEDS_HUMAN : REPAIR_OUT_SKIPPED, "its host is %s '%s': "
+		    "%s", str_eq(h->op_status, "servicing") ? "in operational status" : "in transient "
+		    "state", str_eq(h->op_status, "servicing") ? h->op_status : h->state, ours ?
+		    "our pause (" REPAIR_PAUSE_VALUE ") left in place: unpausing could release it" :
+		    "try again later");
 		return;
 	}
 	if (h->pause != NULL && !ours) {
 		plan->under_other_pause = 1;
-		snprintf(plan->reason, sizeof(plan->reason), "worked under its host's pause handed "
-		    "over '%s': left in place", h->pause);
+		snprintf(plan->reason, sizeof(plan->reason), "%s '%s': left in place",
+		    repair_pause_handed(r, h->pause) ? "worked under its host's pause handed over" :
+		    "finished under its host's pause put on mid-repair", h->pause);
 		return;
 	}
 	if (!two && !(ours && list && repair_host_settled(r, h)))
@@ -347,9 +380,9 @@ plan_under_host(const struct repair_rules *r, enum repair_obj_host where,
 	snprintf(plan->reason, sizeof(plan->reason), "status, then spec, with the host paused");
 }
 
-int
-repair_obj_plan(const struct repair_rules *r, const struct kinds_row *k,
-    struct json_object *obj, enum repair_obj_host where, const struct repair_host *host,
+static int
+plan_obj(const struct repair_rules *r, const struct kinds_row *k, struct json_object *obj,
+    enum repair_obj_host where, const struct repair_host *host, int adopt,
     struct repair_obj_plan *plan)
 {
 	struct changes c;
@@ -364,6 +397,12 @@ repair_obj_plan(const struct repair_rules *r, const struct kinds_row *k,
 	}
 	if (c.spec == NULL && c.status == NULL) {
 		snprintf(plan->reason, sizeof(plan->reason), "no literal-IP url");
+		goto out;
+	}
+	if (c.dup != NULL) {
+		leave(plan, REPAIR_OUT_NEEDS_HUMAN, "component '%s' is listed twice in %s or %s: "
+		    "which url the operator compares is not clear; make it one entry", c.dup,
+		    "spec.updates", "status.updates");
 		goto out;
 	}
 	if (c.in_use != NULL) {
@@ -387,7 +426,8 @@ repair_obj_plan(const struct repair_rules *r, const struct kinds_row *k,
 		goto out;
 	}
 	if (k->pause == NULL) {
-		plan_under_host(r, where, host, plan->status != NULL, k->list != NULL, plan);
+		plan_under_host(r, where, host, plan->status != NULL, k->list != NULL,
+		    repair_obj_half_done(r, k, obj), adopt, plan);
 		goto out;
 	}
 	{
@@ -396,19 +436,16 @@ repair_obj_plan(const struct repair_rules *r, const struct kinds_row *k,
 		if (at(obj, path, 3) != NULL)	/* any value pauses, even a non-string */
 			pause = str_at(obj, path, 3) ? str_at(obj, path, 3) : "";
 	}
-	if (pause != NULL && !repair_pause_handed(r, pause)) {
-		leave(plan, REPAIR_OUT_HELD, "paused (%s: '%s'): not written; its owner can hand it "
-		    "over with --repair-paused-by '%s'", k->pause, pause, pause);
+	/* --repair-paused-by hands over host pauses (its values are baremetalhost.metal3.io/paused
+	 * values), never this one */
+	if (pause != NULL) {
+		leave(plan, REPAIR_OUT_HELD, "paused (%s: '%s'): not written until its owner removes "
+		    "it", k->pause, pause);
 		goto out;
 	}
 	/* Nothing compares these urls with what is in use: one merge patch. */
 	plan->action = REPAIR_SPEC_ONLY;
 	plan->steps = REPAIR_STEP_SPEC;
-	if (pause != NULL) {
-		plan->under_other_pause = 1;
-		snprintf(plan->reason, sizeof(plan->reason), "worked under the pause handed over "
-		    "'%s': left in place", pause);
-	}
 out:
 	if (plan->action == REPAIR_LEAVE || plan->action == REPAIR_NONE) {
 		json_object_put(plan->spec);
@@ -419,6 +456,22 @@ out:
 	}
 	changes_clear(&c);
 	return 0;
+}
+
+int
+repair_obj_plan(const struct repair_rules *r, const struct kinds_row *k,
+    struct json_object *obj, enum repair_obj_host where, const struct repair_host *host,
+    struct repair_obj_plan *plan)
+{
+	return plan_obj(r, k, obj, where, host, 0, plan);
+}
+
+int
+repair_obj_plan_adopt(const struct repair_rules *r, const struct kinds_row *k,
+    struct json_object *obj, enum repair_obj_host where, const struct repair_host *host,
+    struct repair_obj_plan *plan)
+{
+	return plan_obj(r, k, obj, where, host, 1, plan);
 }
 
 void

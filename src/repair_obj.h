@@ -35,6 +35,11 @@ struct repair_obj_plan {
 int repair_obj_plan(const struct repair_rules *r, const struct kinds_row *k,
     struct json_object *obj, enum repair_obj_host where, const struct repair_host *host,
     struct repair_obj_plan *plan);
+/* As repair_obj_plan, for a run that wrote the object's status moments ago: a pause someone put
+ * on the host since is worked under (finishing the spec is what makes the object safe again). */
+int repair_obj_plan_adopt(const struct repair_rules *r, const struct kinds_row *k,
+    struct json_object *obj, enum repair_obj_host where, const struct repair_host *host,
+    struct repair_obj_plan *plan);
 void repair_obj_plan_clear(struct repair_obj_plan *plan);
 
 /* Whether obj (a HostFirmwareComponents) has a component half-way through a repair: its spec and

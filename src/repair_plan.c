@@ -67,7 +67,8 @@ jdup(struct json_object *o, char **out)
 void
 repair_host_clear(struct repair_host *h)
 {
-	char **fields[] = { &h->ns, &h->name, &h->uid, &h->rv, &h->state, &h->spec_url,
+	char **fields[] = { &h->ns, &h->name, &h->uid, &h->rv, &h->state, &h->op_status,
+	    &h->spec_url,
 	    &h->spec_checksum, &h->status_url, &h->status_checksum, &h->error_type,
 	    &h->error_message, &h->pause, &h->status_annotation };
 	size_t i;
@@ -95,6 +96,7 @@ repair_host_from_json(struct json_object *obj, struct repair_host *h, char *err,
 	rc |= jdup(jpath(md, "annotations", REPAIR_PAUSE_ANNOTATION, NULL), &h->pause);
 	rc |= jdup(jpath(md, "annotations", STATUSANN_KEY, NULL), &h->status_annotation);
 	rc |= jdup(jpath(obj, "status", "provisioning", "state", NULL), &h->state);
+	rc |= jdup(jpath(obj, "status", "operationalStatus", NULL), &h->op_status);
 	rc |= jdup(jpath(obj, "spec", "image", "url", NULL), &h->spec_url);
 	rc |= jdup(jpath(obj, "spec", "image", "checksum", NULL), &h->spec_checksum);
 	rc |= jdup(jpath(obj, "status", "provisioning", "image", "url", NULL), &h->status_url);

@@ -17,6 +17,7 @@
 struct repair_host {
 	char *ns, *name, *uid, *rv;
 	char *state;		/* status.provisioning.state */
+	char *op_status;	/* status.operationalStatus ("servicing": firmware being applied) */
 	char *spec_url, *spec_checksum;
 	char *status_url, *status_checksum;
 	char *error_type, *error_message;

@@ -1239,8 +1239,9 @@ class Store:
                 continue
             comp = u["component"]
             url = u.get("url") if isinstance(u.get("url"), str) else ""
-            i = next((i for i, x in enumerate(cur)
-                      if isinstance(x, dict) and x.get("component") == comp), None)
+            # the last entry of a component counts, as in BMO's component -> url map
+            i = max((i for i, x in enumerate(cur)
+                     if isinstance(x, dict) and x.get("component") == comp), default=None)
             if i is None:
                 cur.append({"component": comp, "url": url})
                 done.append((comp, "", url))

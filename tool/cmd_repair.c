@@ -875,7 +875,9 @@ print_report(struct out_state *st, const struct repair_summary *sum, const struc
 		if (st->nrows > 0)
 			print_table(st, a->format == OUT_WIDE, !a->no_headers);
 		else if (run_ok)
-			printf("no %s selected\n", a->nkinds == 1 ? "BareMetalHosts" : "objects");
+			printf("no %s%s selected\n", a->nkinds == 1 ? a->kinds[0]->kind : "objects",
+			    a->nkinds == 1 && a->kinds[0]->kind[strlen(a->kinds[0]->kind) - 1] != 's' ?
+			    "s" : "");
 		if (run_ok)
 			print_summary_text(sum, a->apply, a->wait_ms);
 		break;

@@ -15,6 +15,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -333,6 +336,94 @@ def test_conflict(d):
     zero_events(d, "conflict")
 
 
+def api(d, method, path, body):
+    req = urllib.request.Request(d.url + path, data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/merge-patch+json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status
+
+
+HOST_PATH = "/apis/metal3.io/v1alpha1/namespaces/%s/baremetalhosts/%%s" % NS
+
+
+def test_owner_midway(d):
+    """CAPM3 replaces our pause while the firmware repair is between its writes (and the spec
+    write conflicts): the spec is finished under CAPM3's pause, which stays; nothing is flashed
+    again when CAPM3 removes it later. The same firmware half done and held by that pause in a
+    later run is needs-human, never 'held, not written'."""
+    d.reset()
+    d.seed([host("worker-0", url=rw(HOST_IMG)),
+            fw("worker-0", (("bmc", K.BMC),), (("bmc", K.BMC),))])
+    d.ctl("POST", "hooks", {"method": "PATCH", "path": "baremetalhosts/worker-0$", "nth": 1,
+                            "times": 1, "patch": {"metadata": {"annotations": {
+                                R.PAUSE: "metal3.io/capm3"}}}})
+    d.faults([{"kind": "409", "method": "PATCH", "path": "hostfirmwarecomponents/worker-0$",
+               "nth": 1, "times": 1}])
+    rc, doc, err = R.run_json(["-n", NS, "--apply", "--kinds", "hfc"], server=d.url)
+    d.clear_faults()
+    d.ctl("DELETE", "hooks")
+    r = rows(doc).get(("HostFirmwareComponents", "worker-0"), {}) if doc else {}
+    st = snapshot(d)
+    hfc = st[("HostFirmwareComponents", "worker-0")]
+    ok(rc == 0 and r.get("result") == "repaired" and "put on mid-repair" in r.get("detail", "")
+       and hfc["spec"]["updates"] == hfc["status"]["updates"] and
+       R.pause_of(st[("BareMetalHost", "worker-0")]) == "metal3.io/capm3",
+       "a pause put on mid-repair: the spec finished under it, which stays", (r, err[-300:]))
+    api(d, "PATCH", HOST_PATH % "worker-0", {"metadata": {"annotations": {R.PAUSE: None}}})
+    zero_events(d, "CAPM3 removes its pause afterwards")
+
+    d.reset()
+    d.seed([host("worker-0", pause="metal3.io/capm3", url=rw(HOST_IMG)),
+            fw("worker-0", (("bmc", K.BMC),), (("bmc", rw(K.BMC)),))])
+    rc, doc, err = R.run_json(["-n", NS, "--apply", "--kinds", "hfc"], server=d.url)
+    r = rows(doc).get(("HostFirmwareComponents", "worker-0"), {}) if doc else {}
+    ok(rc == 1 and r.get("result") == "needs-human" and "keep that pause on" in r.get("detail", ""),
+       "half repaired under another owner's pause: needs-human, keep the pause on", r)
+
+
+def test_pause_lost(d):
+    """Someone removes our pause while the firmware's status write is in flight: the operator
+    may flash again, so the row says needs-human and why, never 'repaired'."""
+    d.reset()
+    d.seed([host("worker-0", url=rw(HOST_IMG)),
+            fw("worker-0", (("bmc", K.BMC),), (("bmc", K.BMC),))])
+    d.faults([{"kind": "stall", "method": "PATCH", "seconds": 2, "then": "process", "times": 1,
+               "path": "hostfirmwarecomponents/worker-0/status$"}])
+    t = threading.Thread(target=lambda: (time.sleep(0.7 * R.SLOW), api(
+        d, "PATCH", HOST_PATH % "worker-0", {"metadata": {"annotations": {R.PAUSE: None}}})))
+    t.start()
+    rc, doc, err = R.run_json(["-n", NS, "--apply", "--kinds", "hfc"], server=d.url)
+    t.join()
+    d.clear_faults()
+    r = rows(doc).get(("HostFirmwareComponents", "worker-0"), {}) if doc else {}
+    ok(rc == 1 and r.get("result") == "needs-human" and "removed the host's pause" in r.get("detail", ""),
+       "our pause removed by someone mid-repair: needs-human saying a re-flash may have happened",
+       (r, err[-300:]))
+
+
+def test_resume_hfc_only(d):
+    """Cut after the firmware's spec write, run again with --kinds hfc: the firmware has nothing
+    left, and our pause still comes off its host (no hosts' run will)."""
+    seed = [host("worker-0", url=rw(HOST_IMG)),
+            fw("worker-0", (("bmc", K.BMC),), (("bmc", K.BMC),))]
+    d.reset()
+    d.seed(seed)
+    p = subprocess.Popen(["/bin/sh", "-c", 'read go; exec "$0" "$@"', R.BIN, "repair", "--server",
+                          d.url, "-n", NS, "--apply", "--kinds", "hfc", "--events=false"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d.ctl("POST", "kill-after", {"writes": 3, "pid": p.pid, "signal": 9, "when": "before-response"})
+    p.stdin.write(b"go\n")
+    p.stdin.close()
+    p.wait(60 * R.SLOW)
+    cut = R.pause_of(snapshot(d)[("BareMetalHost", "worker-0")])
+    rc, doc, err = R.run_json(["-n", NS, "--apply", "--kinds", "hfc"], server=d.url)
+    r = rows(doc).get(("HostFirmwareComponents", "worker-0"), {}) if doc else {}
+    ok(cut == OURS and rc == 0 and r.get("result") == "resumed" and
+       R.pause_of(snapshot(d)[("BareMetalHost", "worker-0")]) is None,
+       "cut before the unpause, re-run with --kinds hfc: our pause comes off", (cut, r))
+    zero_events(d, "resumed by the firmware run")
+
+
 def test_kill_sweep(d, state="provisioned", url=HOST_IMG):
     """SIGKILL after each write of a firmware (+ host) repair; a second run converges, nothing is
     flashed again or wiped in between, and a hosts-only run never unpauses a host whose firmware
@@ -395,6 +486,9 @@ def main():
         test_handed(d)
         test_rbac(d)
         test_conflict(d)
+        test_owner_midway(d)
+        test_pause_lost(d)
+        test_resume_hfc_only(d)
         test_kill_sweep(d)
         test_kill_sweep(d, state="available", url=None)
     finally:

@@ -203,9 +203,9 @@ static const struct ocase cases[] = {
 	  UNREAD, NULL, NULL, NULL, NULL, 0, LEAVE_(HELD) },
 	{ "m3mt paused, non-string", "Metal3MachineTemplate", M3MT(CAPI_PAUSED("{'by':'me'}"),
 	  OLD, HEXSUM), UNREAD, NULL, NULL, NULL, NULL, 1, LEAVE_(HELD) },
-	{ "m3mt paused 'true' handed over", "Metal3MachineTemplate",
-	  M3MT(CAPI_PAUSED("'true'"), OLD, HEXSUM), UNREAD, NULL, NULL, NULL, NULL, 1,
-	  REPAIR_SPEC_ONLY, "spec", 0, 0, 1, BODY("R", M3MT_SPEC("{'url':'" NEW "'}")), NULL },
+	{ "m3mt paused 'true', 'true' handed over: a host pause value, still held",
+	  "Metal3MachineTemplate", M3MT(CAPI_PAUSED("'true'"), OLD, HEXSUM), UNREAD, NULL, NULL,
+	  NULL, NULL, 1, LEAVE_(HELD) },
 	{ "m3mt paused, names: nothing held", "Metal3MachineTemplate",
 	  M3MT(CAPI_PAUSED("'true'"), NEW, HEXSUM), UNREAD, NULL, NULL, NULL, NULL, 0, NONE_ },
 	/* Metal3Machine */
@@ -223,9 +223,9 @@ static const struct ocase cases[] = {
 	{ "m3m paused by another owner, other handed", "Metal3Machine",
 	  M3M(CAPI_PAUSED("'metal3.io/capm3'"), OLD, HEXSUM), UNREAD, NULL, NULL, NULL, NULL, 1,
 	  LEAVE_(HELD) },
-	{ "m3m paused 'true' handed over", "Metal3Machine", M3M(CAPI_PAUSED("'true'"), OLD,
-	  OLDSUM), UNREAD, NULL, NULL, NULL, NULL, 1, REPAIR_SPEC_ONLY, "spec", 0, 0, 1,
-	  BODY("R", M3M_SPEC("{'url':'" NEW "','checksum':'" NEWSUM "'}")), NULL },
+	{ "m3m paused 'true', 'true' handed over: a host pause value, still held", "Metal3Machine",
+	  M3M(CAPI_PAUSED("'true'"), OLD, OLDSUM), UNREAD, NULL, NULL, NULL, NULL, 1,
+	  LEAVE_(HELD) },
 
 	/* DataImage: its host's pause decides */
 	{ "di literal, host unread: ask for it", "DataImage", DI(""), UNREAD, NULL, NULL, NULL,
@@ -340,6 +340,19 @@ static const struct ocase cases[] = {
 	{ "hfc host in transient state under our pause", "HostFirmwareComponents",
 	  HFC(OLDBIOS, NEWBMC, ST3(OLDBIOS, NEWBMC)), READ, "deleting", NEW, NEW, PV, 0,
 	  LEAVE_(HUMAN) },
+	{ "hfc half done, host paused by another owner: needs a human, not held",
+	  "HostFirmwareComponents", HFC(OLDBIOS, NEWBMC, ST3(NEWBIOS, NEWBMC)), READ, PROV, NEW,
+	  NEW, "metal3.io/capm3", 0, LEAVE_(HUMAN) },
+	{ "hfc component twice in status: needs a human", "HostFirmwareComponents",
+	  HFC(OLDBIOS, NEWBMC, ST3(OLDBIOS, NEWBMC) "," UPD("bios", PREVBIOS)), ABSENT, NULL, NULL,
+	  NULL, NULL, 0, LEAVE_(HUMAN) },
+	{ "hfc component twice in spec: needs a human", "HostFirmwareComponents",
+	  "{'apiVersion':'metal3.io/v1alpha1','kind':'HostFirmwareComponents'," MD("worker-0",
+	  "400", "") ",'spec':{'updates':[" UPD("bios", OLDBIOS) "," UPD("bios", NEWBIOS) "]}}",
+	  ABSENT, NULL, NULL, NULL, NULL, 0, LEAVE_(HUMAN) },
+	{ "hfc component twice, nothing literal: nothing to do", "HostFirmwareComponents",
+	  HFC(NEWBIOS, NEWBMC, ST3(NEWBIOS, NEWBMC) "," UPD("bios", NEWBIOS)), ABSENT, NULL, NULL,
+	  NULL, NULL, 0, NONE_ },
 };
 
 static const struct kinds_row *
@@ -803,6 +816,56 @@ out:
 	policy_free(p);
 }
 
+/* A host in operational status servicing is applying firmware: nothing written beside it; a
+ * pause put on after this run wrote the status (adopt) is worked under. */
+static void
+test_servicing_adopt(const struct policy *p)
+{
+	static const char host_servicing[] = "{\"metadata\":{\"name\":\"worker-0\","
+	    "\"namespace\":\"metal3\",\"resourceVersion\":\"1\"},\"status\":{"
+	    "\"operationalStatus\":\"servicing\",\"provisioning\":{\"state\":\"provisioned\"}}}";
+	static const char host_capm3[] = "{\"metadata\":{\"name\":\"worker-0\","
+	    "\"namespace\":\"metal3\",\"resourceVersion\":\"1\",\"annotations\":{"
+	    "\"baremetalhost.metal3.io/paused\":\"metal3.io/capm3\"}},\"status\":{"
+	    "\"provisioning\":{\"state\":\"available\"}}}";
+	struct repair_rules rules = { p, NULL, 0 };
+	struct json_object *half = parse_q(HFC(OLDBIOS, NEWBMC, ST3(NEWBIOS, NEWBMC)));
+	struct repair_host h;
+	struct repair_obj_plan plan;
+	char err[256];
+
+	if (CHECK(repair_host_parse(host_servicing, &h, err, sizeof(err)) == 0, "servicing host")) {
+		CHECK(repair_obj_plan(&rules, row("HostFirmwareComponents"), half,
+		    REPAIR_OBJ_HOST_READ, &h, &plan) == 0 && plan.action == REPAIR_LEAVE &&
+		    plan.leave == REPAIR_OUT_SKIPPED && plan.steps == 0 &&
+		    strstr(plan.reason, "servicing") != NULL,
+		    "host servicing: firmware left alone, skipped (%s)", plan.reason);
+		repair_obj_plan_clear(&plan);
+		struct json_object *di = parse_q(DI(""));
+
+		CHECK(repair_obj_plan(&rules, row("DataImage"), di, REPAIR_OBJ_HOST_READ, &h,
+		    &plan) == 0 && plan.action == REPAIR_LEAVE && plan.leave == REPAIR_OUT_SKIPPED,
+		    "host servicing: data image left alone");
+		repair_obj_plan_clear(&plan);
+		json_object_put(di);
+		repair_host_clear(&h);
+	}
+	if (CHECK(repair_host_parse(host_capm3, &h, err, sizeof(err)) == 0, "capm3 host")) {
+		CHECK(repair_obj_plan(&rules, row("HostFirmwareComponents"), half,
+		    REPAIR_OBJ_HOST_READ, &h, &plan) == 0 && plan.action == REPAIR_LEAVE &&
+		    plan.leave == REPAIR_OUT_NEEDS_HUMAN, "half done under CAPM3's pause: needs-human");
+		repair_obj_plan_clear(&plan);
+		CHECK(repair_obj_plan_adopt(&rules, row("HostFirmwareComponents"), half,
+		    REPAIR_OBJ_HOST_READ, &h, &plan) == 0 && plan.action == REPAIR_SPEC_ONLY &&
+		    (plan.steps & (REPAIR_STEP_PAUSE | REPAIR_STEP_UNPAUSE)) == 0 &&
+		    (plan.steps & REPAIR_STEP_SPEC) && plan.under_other_pause,
+		    "adopting: the spec finished under the pause put on mid-repair, which stays");
+		repair_obj_plan_clear(&plan);
+		repair_host_clear(&h);
+	}
+	json_object_put(half);
+}
+
 int
 main(void)
 {
@@ -817,6 +880,7 @@ main(void)
 	test_meta();
 	test_malformed(p);
 	test_narrowed();
+	test_servicing_adopt(p);
 	policy_free(p);
 	return CHECK_DONE();
 }
