@@ -1508,7 +1508,7 @@ list_kind(struct runner *r, struct kube_conn *c, const struct listing *l, char *
 	char *cont = NULL, *prev = NULL, *sel = NULL, *path = NULL, *body = NULL, *last_key = NULL;
 	char e[600];
 	int rc = -1, first = 1;
-	unsigned long calls = 0, pages = 0;
+	unsigned long calls = 0, pages = 0, allowed = LIST_PAGES_MAX;
 
 	if (o->selector != NULL && (sel = kube_escape(c, o->selector)) == NULL)
 		goto oom;
@@ -1519,9 +1519,10 @@ list_kind(struct runner *r, struct kube_conn *c, const struct listing *l, char *
 		long status = 0;
 		size_t n;
 
-		if (++pages > LIST_PAGES_MAX) {
-			snprintf(err, errlen, "listing %s: more than %d pages: the API server keeps "
-			    "answering with more", l->kind->plural, LIST_PAGES_MAX);
+		if (++pages > allowed) {
+			snprintf(err, errlen, "listing %s: more than %lu pages: the API server keeps "
+			    "answering with more%s", l->kind->plural, allowed, allowed < LIST_PAGES_MAX ?
+			    " than the objects it announced" : "");
 			goto out;
 		}
 		if (cont != NULL && (ec = kube_escape(c, cont)) == NULL)
@@ -1562,6 +1563,15 @@ list_kind(struct runner *r, struct kube_conn *c, const struct listing *l, char *
 			goto out;
 		}
 		n = json_object_array_length(items);
+		/* A list's first page says how many objects follow (without a selector): the pages
+		 * they fill, and one more, are all a list may take from here. */
+		if (cont == NULL && (v = jget(page, "metadata", "remainingItemCount")) != NULL &&
+		    json_object_get_int64(v) >= 0) {
+			unsigned long more = (unsigned long)(json_object_get_int64(v) /
+			    REPAIR_PAGE_SIZE) + 2;
+
+			allowed = pages + (more < LIST_PAGES_MAX ? more : LIST_PAGES_MAX);
+		}
 		if (first && (v = jget(page, "metadata", "remainingItemCount")) != NULL) {
 			pthread_mutex_lock(&r->mu);
 			r->total = (long)(r->seen + n + (size_t)json_object_get_int64(v));

@@ -75,8 +75,11 @@ class Hostile(http.server.BaseHTTPRequestHandler):
                 pass
             return
         token = "same" if mode == "repeat" else "page-%d" % Hostile.pages[0]
+        md = {"continue": token, "resourceVersion": "1"}
+        if mode == "endless":   # a new token every time, after announcing 10 more objects
+            md["remainingItemCount"] = 10
         self.reply(200, {"apiVersion": "metal3.io/v1alpha1", "kind": "BareMetalHostList",
-                         "metadata": {"continue": token, "resourceVersion": "1"}, "items": []})
+                         "metadata": md, "items": []})
 
 
 def case(url, mode, args, limit_s, limit_kb):
@@ -131,6 +134,13 @@ def main():
         Hostile.mode = "repeat"
         rc, err = run_stderr(url, ["-A"], 30)
         ok(rc == 2 and "continue" in err, "repeat: says the token repeats", err[-400:])
+        # new tokens for ever after announcing 10 objects: stops at the pages those could fill
+        case(url, "endless", ["-A"], 30, 64 * 1024)
+        ok(Hostile.pages[0] <= 4, "endless: stops past the pages the announced objects fill "
+           "(%d pages asked)" % Hostile.pages[0])
+        Hostile.mode = "endless"
+        rc, err = run_stderr(url, ["-A"], 30)
+        ok(rc == 2 and "than the objects it announced" in err, "endless: says so", err[-400:])
     finally:
         srv.shutdown()
         srv.server_close()
