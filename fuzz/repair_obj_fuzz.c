@@ -299,8 +299,10 @@ check_plan(const struct repair_rules *rules, const struct kinds_row *k, struct j
 	CHECK((p->action == REPAIR_FULL) == ((p->steps & REPAIR_STEP_STATUS) != 0));
 	if (p->action == REPAIR_FULL)
 		CHECK(p->steps & REPAIR_STEP_READBACK);
-	if (p->action == REPAIR_SPEC_ONLY)
-		CHECK(p->steps == REPAIR_STEP_SPEC);
+	if (p->action == REPAIR_SPEC_ONLY)	/* + read back and our pause off: a firmware's
+						 * second write after a cut */
+		CHECK((p->steps & ~(unsigned)(REPAIR_STEP_READBACK | REPAIR_STEP_UNPAUSE)) ==
+		    REPAIR_STEP_SPEC);
 	if (p->needs_host)
 		CHECK(k->pause == NULL && where == REPAIR_OBJ_HOST_UNREAD &&
 		    p->action == REPAIR_NONE);
@@ -309,16 +311,17 @@ check_plan(const struct repair_rules *rules, const struct kinds_row *k, struct j
 		struct json_object *a = at(obj, path, 3);
 
 		CHECK(!p->needs_host && (p->steps & ~(unsigned)REPAIR_STEP_SPEC) == 0);
-		if (a != NULL && !repair_pause_handed(rules, json_object_is_type(a,
-		    json_type_string) ? json_object_get_string(a) : ""))
+		/* its own pause is never handed over: --repair-paused-by names host pauses */
+		if (a != NULL)
 			CHECK(p->steps == 0);
-		CHECK(p->under_other_pause == (a != NULL && p->steps != 0));
+		CHECK(!p->under_other_pause);
 	} else {
 		if (where == REPAIR_OBJ_HOST_UNREAD)
 			CHECK(p->steps == 0);
 		if (hp != NULL && !repair_pause_handed(rules, hp))
 			CHECK(p->steps == 0);	/* someone else's pause */
-		if (where == REPAIR_OBJ_HOST_READ && repair_state_transient(h->state))
+		if (where == REPAIR_OBJ_HOST_READ && (repair_state_transient(h->state) ||
+		    eq(h->op_status, "servicing")))
 			CHECK(p->steps == 0);
 		if (p->under_other_pause)
 			CHECK(hp != NULL && !eq(hp, REPAIR_PAUSE_VALUE) && p->steps != 0);
@@ -326,10 +329,12 @@ check_plan(const struct repair_rules *rules, const struct kinds_row *k, struct j
 			CHECK(where == REPAIR_OBJ_HOST_READ && hp == NULL &&
 			    (p->steps & REPAIR_STEP_UNPAUSE));
 		if (p->steps & REPAIR_STEP_UNPAUSE) {
-			CHECK(where == REPAIR_OBJ_HOST_READ && (p->steps & REPAIR_STEP_STATUS) &&
-			    (p->steps & REPAIR_STEP_READBACK));
+			CHECK(where == REPAIR_OBJ_HOST_READ && (p->steps & REPAIR_STEP_READBACK));
 			CHECK(hp == NULL ? (p->steps & REPAIR_STEP_PAUSE) != 0 :
-			    eq(hp, REPAIR_PAUSE_VALUE) && repair_host_consistent(rules, h));
+			    eq(hp, REPAIR_PAUSE_VALUE) && repair_host_settled(rules, h));
+			/* one write and our pause off: only a firmware's, under our own pause */
+			if (!(p->steps & REPAIR_STEP_STATUS))
+				CHECK(k->list != NULL && eq(hp, REPAIR_PAUSE_VALUE));
 		}
 		if (where == REPAIR_OBJ_HOST_READ && hp == NULL)
 			CHECK(!(p->steps & REPAIR_STEP_STATUS) || (p->steps & REPAIR_STEP_PAUSE));
