@@ -12,11 +12,12 @@
 
 #include <json-c/json.h>
 
+#include "discovery.h"
 #include "kevent.h"
+#include "repair_access.h"
 #include "repair_obj.h"
 #include "str.h"
 
-#define SSAR_PATH "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 #define MERGE_PATCH "application/merge-patch+json"
 #define QUEUE_CAP 64
 #define BACKOFF_BASE_MS 25L
@@ -57,84 +58,8 @@ ours(const char *pause)
 	return pause != NULL && strcmp(pause, REPAIR_PAUSE_VALUE) == 0;
 }
 
-/* ---------------------------------------------------------------- access */
-
-/* The writes a run may make, by kind (NULL: Events); each is checked before the first one. */
-static const struct access_need {
-	const char *kind;
-	const char *verb, *group, *resource, *subresource;
-} access_needs[] = {
-	{ "BareMetalHost", "patch", "metal3.io", "baremetalhosts", "" },
-	{ "BareMetalHost", "patch", "metal3.io", "baremetalhosts", "status" },
-	{ "Metal3MachineTemplate", "patch", "infrastructure.cluster.x-k8s.io",
-	  "metal3machinetemplates", "" },
-	{ "Metal3Machine", "patch", "infrastructure.cluster.x-k8s.io", "metal3machines", "" },
-	{ "DataImage", "patch", "metal3.io", "dataimages", "" },
-	{ "HostFirmwareComponents", "patch", "metal3.io", "hostfirmwarecomponents", "" },
-	{ "HostFirmwareComponents", "patch", "metal3.io", "hostfirmwarecomponents", "status" },
-	/* its host's pause, on while status and spec are written */
-	{ "HostFirmwareComponents", "patch", "metal3.io", "baremetalhosts", "" },
-	{ NULL, "create", "events.k8s.io", "events", "" },
-};
-
-static int
-access_one(struct kube_conn *c, const char *ns, const struct access_need *n, char *err,
-    size_t errlen)
-{
-	struct json_object *o = json_object_new_object(), *spec, *ra, *v, *resp = NULL;
-	char *body = NULL, e[600], where[128];
-	const char *reason = "";
-	enum kube_rc rc;
-	int allowed, ret = -1;
-
-	spec = json_object_new_object();
-	ra = json_object_new_object();
-	json_object_object_add(o, "apiVersion", json_object_new_string("authorization.k8s.io/v1"));
-	json_object_object_add(o, "kind", json_object_new_string("SelfSubjectAccessReview"));
-	json_object_object_add(ra, "namespace", json_object_new_string(ns ? ns : ""));
-	json_object_object_add(ra, "verb", json_object_new_string(n->verb));
-	json_object_object_add(ra, "group", json_object_new_string(n->group));
-	json_object_object_add(ra, "resource", json_object_new_string(n->resource));
-	json_object_object_add(ra, "subresource", json_object_new_string(n->subresource));
-	json_object_object_add(spec, "resourceAttributes", ra);
-	json_object_object_add(o, "spec", spec);
-	if (ns != NULL)
-		snprintf(where, sizeof(where), "in namespace '%s'", ns);
-	else
-		snprintf(where, sizeof(where), "in every namespace (-A)");
-	rc = kube_request(c, "POST", SSAR_PATH, json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN), "application/json", &body, NULL, e, sizeof(e));
-	if (rc != KUBE_OK) {
-		snprintf(err, errlen, "cannot check whether it may %s %s%s%s %s "
-		    "(SelfSubjectAccessReview): %s; nothing was written", n->verb, n->resource,
-		    *n->subresource ? "/" : "", n->subresource, where, e);
-		goto out;
-	}
-	resp = json_tokener_parse(body);
-	allowed = resp != NULL && json_object_object_get_ex(resp, "status", &v) &&
-	    json_object_object_get_ex(v, "allowed", &v) && json_object_get_boolean(v);
-	if (allowed) {
-		ret = 0;
-		goto out;
-	}
-	if (resp != NULL && json_object_object_get_ex(resp, "status", &v) &&
-	    json_object_object_get_ex(v, "reason", &v))
-		reason = json_object_get_string(v);
-	snprintf(err, errlen, "not allowed to %s %s%s%s (group %s) %s%s%s%s; nothing was written: "
-	    "grant it (manifests/base/rbac.yaml)%s", n->verb, n->resource,
-	    *n->subresource ? "/" : "", n->subresource, n->group, where, *reason ? " (" : "",
-	    reason, *reason ? ")" : "", n->kind == NULL ? " or run with --events=false" :
-	    " or run without --apply");
-out:
-	json_object_put(o);
-	json_object_put(resp);
-	free(body);
-	return ret;
-}
-
-/* Whether the run covers the kind named so (opts->kinds NULL: every kind). */
-static int
-covers(const struct repair_opts *o, const char *kind)
+int
+repair_covers(const struct repair_opts *o, const char *kind)
 {
 	size_t i;
 
@@ -144,33 +69,6 @@ covers(const struct repair_opts *o, const char *kind)
 		if (strcmp(o->kinds[i]->kind, kind) == 0)
 			return 1;
 	return 0;
-}
-
-int
-repair_check_access(struct kube_client *k, const struct repair_opts *o, char *err,
-    size_t errlen)
-{
-	struct kube_conn *c = kube_conn_new(k, err, errlen);
-	size_t i, j;
-	int rc = 0;
-
-	if (c == NULL)
-		return -1;
-	for (i = 0; rc == 0 && i < sizeof(access_needs) / sizeof(access_needs[0]); i++) {
-		const struct access_need *n = &access_needs[i];
-
-		if (n->kind == NULL ? !o->events : (!o->apply || !covers(o, n->kind)))
-			continue;
-		for (j = 0; j < i; j++)	/* asked once, whichever kinds need it */
-			if (access_needs[j].kind != NULL && covers(o, access_needs[j].kind) &&
-			    strcmp(access_needs[j].resource, n->resource) == 0 &&
-			    strcmp(access_needs[j].subresource, n->subresource) == 0)
-				break;
-		if (j == i)
-			rc = access_one(c, o->ns, n, err, errlen);
-	}
-	kube_conn_free(c);
-	return rc;
 }
 
 /* ---------------------------------------------------------------- the runner */
@@ -1205,7 +1103,7 @@ obj_loop(struct runner *r, struct objrun *x, struct outcome *oc)
 			break;
 		}
 		if (plan.action == REPAIR_NONE && o->apply && x->k->list != NULL &&
-		    x->where == REPAIR_OBJ_HOST_UNREAD && (!covers(o, "BareMetalHost") ||
+		    x->where == REPAIR_OBJ_HOST_UNREAD && (!repair_covers(o, "BareMetalHost") ||
 		    o->selector != NULL || o->nnames > 0)) {
 			/* the hosts' run will not see this host: a pause a firmware repair cut short
 			 * left on it comes off here */
@@ -1651,78 +1549,6 @@ push_names(struct runner *r, const struct listing *l, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- which kinds the cluster serves */
 
-#define DISCOVERY_MAX 8
-
-/* One group/version's discovery document, read once a run. */
-struct discovered {
-	char gv[160];
-	struct json_object *doc;	/* APIResourceList, owned; NULL: 404, not served */
-};
-
-struct discovery {
-	struct discovered d[DISCOVERY_MAX];
-	size_t n;
-	unsigned long calls;
-};
-
-static void
-discovery_clear(struct discovery *dc)
-{
-	size_t i;
-
-	for (i = 0; i < dc->n; i++)
-		json_object_put(dc->d[i].doc);
-	dc->n = 0;
-}
-
-/* *version: the first of k's versions the cluster serves k as; NULL when none. Returns 0, or -1
- * with err when discovery itself failed. */
-static int
-served_version(struct kube_conn *c, struct discovery *dc, const struct kinds_row *k,
-    const char **version, char *err, size_t errlen)
-{
-	size_t v, i, j;
-
-	*version = NULL;
-	for (v = 0; v < sizeof(k->versions) / sizeof(k->versions[0]) && k->versions[v]; v++) {
-		struct json_object *res;
-		char gv[160], path[200], e[600], *body = NULL;
-		enum kube_rc rc;
-
-		snprintf(gv, sizeof(gv), "%s/%s", k->group, k->versions[v]);
-		for (i = 0; i < dc->n && strcmp(dc->d[i].gv, gv) != 0; i++)
-			;
-		if (i == dc->n) {
-			if (dc->n == DISCOVERY_MAX) {
-				snprintf(err, errlen, "discovery: too many API versions");
-				return -1;
-			}
-			snprintf(path, sizeof(path), "/apis/%s", gv);
-			rc = kube_request(c, "GET", path, NULL, NULL, &body, NULL, e, sizeof(e));
-			dc->calls++;
-			if (rc != KUBE_OK && rc != KUBE_NOT_FOUND) {
-				snprintf(err, errlen, "finding what %s serves (GET %s): %s", gv, path, e);
-				return -1;
-			}
-			snprintf(dc->d[i].gv, sizeof(dc->d[i].gv), "%s", gv);
-			dc->d[i].doc = rc == KUBE_OK ? json_tokener_parse(body) : NULL;
-			free(body);
-			dc->n++;
-		}
-		res = jget(dc->d[i].doc, "resources", NULL);
-		for (j = 0; res != NULL && json_object_is_type(res, json_type_array) &&
-		    j < json_object_array_length(res); j++) {
-			struct json_object *name = jget(json_object_array_get_idx(res, j), "name", NULL);
-
-			if (name != NULL && str_eq(json_object_get_string(name), k->plural)) {
-				*version = k->versions[v];
-				return 0;
-			}
-		}
-	}
-	return 0;
-}
-
 /* The kinds this run covers, each with the version it is served as: the other kinds first,
  * hosts last. A kind the cluster does not serve is an error when asked for by name, and noted
  * and skipped in the default selection. Returns the count, or -1 with err. */
@@ -1733,22 +1559,25 @@ plan_kinds(struct runner *r, struct kube_conn *c, struct listing *out, size_t ca
 	const struct repair_opts *o = r->o;
 	const struct kinds_row *rows;
 	const struct kinds_row *missing[8];
-	struct discovery dc;
+	struct discovery *dc = discovery_new();
 	size_t nrows, i, pass, n = 0;
 	int rc = 0;
 
-	memset(&dc, 0, sizeof(dc));
+	if (dc == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	rows = kinds_rows(&nrows);
 	for (pass = 0; pass < 2 && rc == 0; pass++) {
 		for (i = 0; i < nrows && rc == 0; i++) {
 			const struct kinds_row *k = &rows[i];
 			const char *version = k->versions[0];
 
-			if (is_host(k) != (pass == 1) || !covers(o, k->kind) || n == cap)
+			if (is_host(k) != (pass == 1) || !repair_covers(o, k->kind) || n == cap)
 				continue;
 			/* hosts alone, by name: served as ever (the list says if not) */
 			if ((o->kinds == NULL || o->nkinds > 1 || !is_host(k)) &&
-			    (rc = served_version(c, &dc, k, &version, err, errlen)) < 0)
+			    (rc = discovery_version(dc, c, k, &version, err, errlen)) < 0)
 				break;
 			if (version == NULL && o->kinds != NULL) {
 				snprintf(err, errlen, "the cluster does not serve %s.%s (is its "
@@ -1773,15 +1602,15 @@ plan_kinds(struct runner *r, struct kube_conn *c, struct listing *out, size_t ca
 	for (i = 0; rc == 0 && r->fw == NULL && o->apply && i < nrows; i++) {
 		const char *version;
 
-		if (strcmp(rows[i].kind, "HostFirmwareComponents") == 0 && covers(o, "BareMetalHost") &&
-		    (rc = served_version(c, &dc, &rows[i], &version, err, errlen)) == 0 &&
+		if (strcmp(rows[i].kind, "HostFirmwareComponents") == 0 && repair_covers(o, "BareMetalHost") &&
+		    (rc = discovery_version(dc, c, &rows[i], &version, err, errlen)) == 0 &&
 		    version != NULL) {
 			r->fw = &rows[i];
 			r->fw_version = version;
 		}
 	}
-	r->sum->calls += dc.calls;
-	discovery_clear(&dc);
+	r->sum->calls += discovery_calls(dc);
+	discovery_free(dc);
 	if (rc == 0 && n == 0 && r->sum->kinds_not_served > 0) {
 		snprintf(err, errlen, "the cluster serves none of the Metal3 kinds (no "
 		    "CustomResourceDefinition for baremetalhosts.metal3.io): is this the right cluster?");

@@ -73,13 +73,11 @@ struct repair_summary {
 	unsigned long list_restarts;	/* lists started again after a continue token expired */
 };
 
-/* Check, with SelfSubjectAccessReviews, that every write the run may make is allowed where it may
- * make it (opts->ns, or every namespace). Returns 0, or -1 with err naming what is missing. */
-int repair_check_access(struct kube_client *k, const struct repair_opts *opts, char *err,
-    size_t errlen);
+/* Whether the run covers the kind named so (opts->kinds NULL: every kind). */
+int repair_covers(const struct repair_opts *opts, const char *kind);
 
 /* Select objects and plan (and with opts->apply, repair) each. With opts->apply or opts->events it
- * first checks access (repair_check_access) and writes nothing when something is denied. Listing
+ * first checks access (repair_access.h) and writes nothing when something is denied. Listing
  * pages through 500 at a time and hands hosts to opts->concurrency workers, so memory does not
  * grow with the fleet. Returns 0 when the run completed (hosts may still have failed: see
  * sum->outcome), or -1 with err when it could not list, connect or write at all (exit 2). */

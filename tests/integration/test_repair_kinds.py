@@ -387,10 +387,17 @@ def test_pause_lost(d):
     d.reset()
     d.seed([host("worker-0", url=rw(HOST_IMG)),
             fw("worker-0", (("bmc", K.BMC),), (("bmc", K.BMC),))])
-    d.faults([{"kind": "stall", "method": "PATCH", "seconds": 2, "then": "process", "times": 1,
-               "path": "hostfirmwarecomponents/worker-0/status$"}])
-    t = threading.Thread(target=lambda: (time.sleep(0.7 * R.SLOW), api(
-        d, "PATCH", HOST_PATH % "worker-0", {"metadata": {"annotations": {R.PAUSE: None}}})))
+    d.faults([{"kind": "stall", "method": "PATCH", "seconds": 3 * R.SLOW, "then": "process",
+               "times": 1, "path": "hostfirmwarecomponents/worker-0/status$"}])
+
+    def unpause_while_stalled():
+        # wait on what the double saw, not on a clock: the status write is being held
+        deadline = time.monotonic() + 30 * R.SLOW
+        while time.monotonic() < deadline and not any(
+                r.get("fired") for r in d.ctl("GET", "faults")["rules"]):
+            time.sleep(0.05)
+        api(d, "PATCH", HOST_PATH % "worker-0", {"metadata": {"annotations": {R.PAUSE: None}}})
+    t = threading.Thread(target=unpause_while_stalled)
     t.start()
     rc, doc, err = R.run_json(["-n", NS, "--apply", "--kinds", "hfc"], server=d.url)
     t.join()
